@@ -28,6 +28,7 @@ DEFAULT_METRIC_CRS = "EPSG:4545"
 DEFAULT_SLIVER_RATIO = 0.25
 #: 1e-7 degree is about 1 cm: output coordinates are snapped to this grid.
 OUTPUT_GRID_DEG = 1e-7
+NOISE_M2 = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,16 +76,17 @@ def build_cells(
         pieces, rows, cols = _clip_lattice(metric, cell_size_m)
         pieces, rows, cols = _merge_slivers(pieces, rows, cols, sliver_ratio * cell_size_m**2)
         order = _reading_order(pieces, rows, cols)
-        if len(order) >= 10**digits:
+        wgs = shapely.set_precision(proj.to_wgs84(pieces[order]), OUTPUT_GRID_DEG)
+        wgs = wgs[~shapely.is_empty(wgs)]  # slivers thinner than the output precision
+        if len(wgs) >= 10**digits:
             raise GridDataError(
-                f"{len(order)} cells do not fit {digits}-digit sequence numbers; "
+                f"{len(wgs)} cells do not fit {digits}-digit sequence numbers; "
                 "split the parent or use more digits",
                 feature=code,
             )
-        wgs = shapely.set_precision(proj.to_wgs84(pieces[order]), OUTPUT_GRID_DEG)
         for seq, g in enumerate(wgs, start=1):
-            if g.is_empty or not g.is_valid:
-                raise GridDataError("a generated cell collapsed when rounded", feature=code)
+            if not g.is_valid or g.geom_type != "Polygon":
+                raise GridDataError("a generated cell became invalid when rounded", feature=code)
             out.append(Cell(f"{code}{seq:0{digits}d}", code, g))
         if progress:
             progress(1)
@@ -96,8 +98,8 @@ def _clip_lattice(parent: BaseGeometry, size: float) -> tuple[np.ndarray, np.nda
     minx, miny, maxx, maxy = parent.bounds
     cols = np.arange(np.floor(minx / size), np.ceil(maxx / size), dtype=np.int64)
     rows = np.arange(np.floor(miny / size), np.ceil(maxy / size), dtype=np.int64)
-    cc, rr = np.meshgrid(cols, rows)
-    cc, rr = cc.ravel(), rr.ravel()
+    grid_c, grid_r = np.meshgrid(cols, rows)
+    cc, rr = grid_c.ravel(), grid_r.ravel()
     squares = shapely.box(cc * size, rr * size, (cc + 1) * size, (rr + 1) * size)
     shapely.prepare(parent)
     hit = shapely.intersects(parent, squares)
@@ -108,13 +110,14 @@ def _clip_lattice(parent: BaseGeometry, size: float) -> tuple[np.ndarray, np.nda
     pieces[edge] = shapely.intersection(squares[edge], parent)
     parts, src = shapely.get_parts(pieces, return_index=True)
     parts = _polygonal(parts)
-    keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)
+    # pieces under NOISE_M2 are rounding noise where a parent edge runs along a lattice line
+    keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > NOISE_M2)
     return parts[keep], rr[src][keep], cc[src][keep]
 
 
 def _polygonal(parts: np.ndarray) -> np.ndarray:
     """Drop the lines and points an intersection may add along touching edges."""
-    out = []
+    out: list[BaseGeometry] = []
     for g in parts:
         if g.geom_type == "GeometryCollection":
             out.extend(p for p in shapely.get_parts(g) if p.geom_type == "Polygon")
@@ -210,13 +213,8 @@ def partition(
 
 def _voronoi(pts: np.ndarray, clip: BaseGeometry) -> np.ndarray:
     cells = shapely.get_parts(
-        shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=shapely.box(*clip.bounds))
+        shapely.voronoi_polygons(
+            shapely.multipoints(pts), extend_to=shapely.box(*clip.bounds), ordered=True
+        )
     )
-    # voronoi_polygons does not keep input order: match regions to points
-    tree = shapely.STRtree(cells)
-    ci = tree.query(shapely.points(pts), predicate="intersects")
-    regions = np.empty(len(pts), dtype=object)
-    for p, c in zip(*ci, strict=True):
-        if regions[p] is None:
-            regions[p] = cells[c]
-    return np.asarray(shapely.intersection(regions, clip), dtype=object)
+    return np.asarray(shapely.intersection(cells, clip), dtype=object)

@@ -36,10 +36,7 @@ class OutsideServedAreaError(GeoError):
     """The point lies farther from every cell than the snapping tolerance."""
 
     def __init__(self, lon: float, lat: float, distance_m: float, tolerance_m: float):
-        if distance_m == float("inf"):
-            dist = "far"
-        else:
-            dist = f"{distance_m:.0f} m"
+        dist = "far" if distance_m == float("inf") else f"{distance_m:.0f} m"
         super().__init__(
             f"point ({lon:.6f}, {lat:.6f}) is outside the served area: {dist} from the "
             f"nearest cell (tolerance {tolerance_m:g} m)"

@@ -17,6 +17,7 @@ code order, so that is the smallest code: one cell, always, deterministically.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -55,8 +56,8 @@ class CellIndex:
         while math.ceil(span_x / dx) * math.ceil(span_y / dy) > MAX_BUCKETS:
             dx, dy = dx * 1.25, dy * 1.25
         self.dx, self.dy = dx, dy
-        self.nx = int(math.ceil(span_x / dx)) + 1
-        self.ny = int(math.ceil(span_y / dy)) + 1
+        self.nx = math.ceil(span_x / dx) + 1
+        self.ny = math.ceil(span_y / dy) + 1
         self._eps_x, self._eps_y = dx * 1e-6, dy * 1e-6
         self._scale = abs(self.xmin) + abs(self.xmax) + abs(self.ymin) + abs(self.ymax) + 1.0
         self._build(self._segments())
@@ -116,10 +117,10 @@ class CellIndex:
         )
         bounds = np.unique(np.concatenate([[0], cuts, [len(ax)]]))
         out_b, out_s = [], []
-        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        for start, stop in itertools.pairwise(bounds):
             sl = slice(start, stop)
             x1, y1, x2, y2 = ax[sl], ay[sl], bx[sl], by[sl]
-            nxs, nys = ix1[sl] - ix0[sl] + 1, iy1[sl] - iy0[sl] + 1
+            nxs = ix1[sl] - ix0[sl] + 1
             counts = all_counts[sl]
             sid = np.repeat(np.arange(len(x1)), counts)
             offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)

@@ -8,6 +8,7 @@ or a military area out) but are reported with their size and place.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,7 +89,7 @@ def _check_codes(
             raise GridDataError("duplicate cell code", feature=f"{code} (#{i})", path=path)
         seen.add(code)
         chain = [parents["district"][i], parents["street"][i], parents["community"][i], code]
-        for parent, child in zip(chain, chain[1:], strict=False):
+        for parent, child in itertools.pairwise(chain):
             if not child.startswith(parent) or child == parent:
                 raise GridDataError(
                     f"code {child} does not start with its parent's code {parent}",

@@ -1,0 +1,1 @@
+"""griddispatch service: cases, tickets, routing and the live feed, per domain package."""

@@ -1,0 +1,1 @@
+"""Who is responsible for a case: responsibility rules and their longest-prefix lookup."""

@@ -1,0 +1,76 @@
+"""Fixtures for tests that need a PostgreSQL server with PostGIS.
+
+``pg_dsn`` creates a throw-away database ``griddispatch_test_<pid>`` with PostGIS,
+yields its connection string and drops it afterwards. The server comes from
+``GRIDDISPATCH_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
+
+When the server is unreachable or has no PostGIS, the tests are skipped on a
+developer machine but FAIL when the ``CI`` environment variable is set: a CI run
+must never pass without having run them. Mark such tests ``@pytest.mark.postgis``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import NoReturn
+
+import pytest
+
+DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+CONNECT_TIMEOUT_S = 5
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Fail in CI, skip elsewhere."""
+    if _in_ci():
+        pytest.fail(f"PostGIS tests cannot run (CI is set, so this fails): {reason}")
+    pytest.skip(f"PostGIS not available: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """DSN of a fresh database with PostGIS, dropped at the end of the session."""
+    try:
+        import psycopg
+        from psycopg import sql
+        from psycopg.conninfo import make_conninfo
+    except ImportError as exc:  # pragma: no cover - psycopg is a test dependency
+        _unavailable(f"psycopg is not installed ({exc})")
+
+    admin_dsn = os.environ.get("GRIDDISPATCH_TEST_PG") or DEFAULT_TEST_PG
+    try:
+        admin = psycopg.connect(admin_dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg.Error as exc:
+        _unavailable(f"cannot connect to {admin_dsn!r} (GRIDDISPATCH_TEST_PG): {exc}")
+
+    dbname = f"griddispatch_test_{os.getpid()}"
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+    dsn = make_conninfo(admin_dsn, dbname=dbname)
+    with admin:
+        try:
+            row = admin.execute(
+                "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
+            ).fetchone()
+        except psycopg.Error as exc:
+            _unavailable(f"cannot query {admin_dsn!r}: {exc}")
+        if row is None:
+            _unavailable(f"the server at {admin_dsn!r} has no PostGIS extension installed")
+        try:
+            admin.execute(drop)  # a leftover of an earlier run with the same pid
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        except psycopg.Error as exc:
+            _unavailable(f"cannot create the test database {dbname}: {exc}")
+        try:
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute("CREATE EXTENSION postgis")
+            except psycopg.Error as exc:
+                _unavailable(f"CREATE EXTENSION postgis failed in {dbname}: {exc}")
+            yield dsn
+        finally:
+            admin.execute(drop)
