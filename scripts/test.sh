@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh machine, then run the whole test suite (SQLite, PostGIS, Redis).
+#   scripts/test.sh [pytest args...]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+apt_install "postgresql-$PG_MAJOR-postgis-3" || log "PostGIS tests will be skipped (not in CI)"
+ensure_services
+ensure_venv
+cd "$ROOT"
+log "ruff and mypy"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check . >/dev/null || { "$VENV/bin/ruff" format --diff . | head -40; exit 1; }
+"$VENV/bin/mypy"
+log "pytest"
+exec "$VENV/bin/python" -m pytest "$@"
