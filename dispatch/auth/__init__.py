@@ -1,0 +1,1 @@
+"""Authentication (bearer tokens, Argon2) and per-object permission checks."""

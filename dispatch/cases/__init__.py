@@ -1,0 +1,1 @@
+"""Reports in, cases, duplicate linking, verification."""

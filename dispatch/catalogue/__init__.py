@@ -1,0 +1,1 @@
+"""Reference data loaded from grid_data: areas, cells, event types."""

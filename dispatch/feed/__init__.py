@@ -1,0 +1,1 @@
+"""The event log (global seq) and, later, the live feed."""

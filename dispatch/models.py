@@ -1,0 +1,25 @@
+"""Every table, imported in one place so metadata (and Alembic) sees them all."""
+
+from dispatch.auth.models import AuthSession, User
+from dispatch.cases.models import Case, IdempotencyRecord, Report
+from dispatch.catalogue.models import Area, Cell, EventType
+from dispatch.feed.models import Event
+from dispatch.photos.models import Photo
+from dispatch.tickets.models import Ticket
+from dispatch.units.models import Team, Unit
+
+__all__ = [
+    "Area",
+    "AuthSession",
+    "Case",
+    "Cell",
+    "Event",
+    "EventType",
+    "IdempotencyRecord",
+    "Photo",
+    "Report",
+    "Team",
+    "Ticket",
+    "Unit",
+    "User",
+]

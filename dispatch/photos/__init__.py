@@ -1,0 +1,1 @@
+"""Photo upload, checking, EXIF stripping and storage."""

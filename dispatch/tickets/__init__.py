@@ -1,0 +1,1 @@
+"""Tickets per unit, their state machine, deadlines and escalation."""

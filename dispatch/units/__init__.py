@@ -1,0 +1,1 @@
+"""Enforcement units, their teams and members."""
