@@ -188,5 +188,64 @@ def locate(
         click.echo(f"{key:10} {value}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--city",
+    "city_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="City data folder (default: the Nanning demo city).",
+)
+@click.option("--log-level", default="info", show_default=True)
+def serve(host: str, port: int, city_dir: Path | None, log_level: str) -> None:
+    """Start the web service. Settings come from the environment (DATABASE_URL, REDIS_URL…)."""
+    import uvicorn
+
+    from dispatch.app import create_app
+    from dispatch.config import Settings
+
+    settings = Settings(city_dir=city_dir) if city_dir else Settings()
+    where = "SQLite" if settings.is_sqlite else "PostgreSQL"
+    click.echo(f"griddispatch on http://{host}:{port}  ({where}; city {settings.city_dir.name})")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--rate", default="5/s", show_default=True, help="Reports per second, e.g. 20/s.")
+@click.option("--duration", default=60.0, show_default=True, help="Seconds to run.")
+@click.option(
+    "--password",
+    envvar="GRIDDISPATCH_DEMO_PASSWORD",
+    required=True,
+    help="The demo accounts' password (env GRIDDISPATCH_DEMO_PASSWORD).",
+)
+@city_option
+@click.option("--seed", default=1, show_default=True)
+def simulate(
+    url: str, rate: str, duration: float, password: str, city_dir: Path, seed: int
+) -> None:
+    """Realistic traffic: workers report, teams act on tickets, workers verify."""
+    import asyncio
+
+    from dispatch.simulate import Simulation, summary
+    from geo import Grid
+
+    per_s = float(rate.removesuffix("/s"))
+    grid = Grid.load(city_dir, validate=False)
+    sim = Simulation(url, password, grid, seed=seed)
+    stats = asyncio.run(sim.run(per_s, duration))
+    click.echo(summary(stats, duration))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

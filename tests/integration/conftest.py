@@ -12,10 +12,11 @@ must never pass without having run them. Mark such tests ``@pytest.mark.postgis`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import pytest
+from apikit import DEMO_PASSWORD, Api
 
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_TIMEOUT_S = 5
@@ -74,3 +75,61 @@ def pg_dsn() -> Iterator[str]:
             yield dsn
         finally:
             admin.execute(drop)
+
+
+@pytest.fixture(scope="session")
+def pg_url_factory() -> Iterator[Callable[[], str]]:
+    """Makes fresh empty databases (SQLAlchemy URLs); migrations add PostGIS. Dropped at end."""
+    import psycopg
+    from psycopg import sql
+
+    admin_dsn = os.environ.get("GRIDDISPATCH_TEST_PG") or DEFAULT_TEST_PG
+    try:
+        admin = psycopg.connect(admin_dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg.Error as exc:
+        _unavailable(f"cannot connect to {admin_dsn!r} (GRIDDISPATCH_TEST_PG): {exc}")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"griddispatch_t{os.getpid()}_{len(made)}"
+        ident = sql.Identifier(name)
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+        made.append(name)
+        base = admin_dsn.rsplit("/", 1)[0]
+        return f"{base}/{name}"
+
+    try:
+        yield make
+    finally:
+        for name in made:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        admin.close()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)]
+)
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The whole app on SQLite and on PostGIS, Nanning demo city loaded, demo accounts made."""
+    from fastapi.testclient import TestClient
+
+    from dispatch.app import create_app
+    from dispatch.config import Settings
+
+    tmp = tmp_path_factory.mktemp(f"app-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'gd.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url_factory")()
+    settings = Settings(
+        database_url=url,
+        photo_dir=tmp / "photos",
+        demo_password=DEMO_PASSWORD,
+        escalation_interval_s=3600,
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield Api(client, app)

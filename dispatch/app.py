@@ -1,0 +1,137 @@
+"""create_app(settings): the FastAPI application, its lifespan and its error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dispatch import errors
+from dispatch.config import Settings
+
+log = logging.getLogger("griddispatch")
+
+#: the one table from domain errors to HTTP status codes
+STATUS: dict[type[errors.DomainError], int] = {
+    errors.BadRequest: 400,
+    errors.Unauthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.InvalidTransition: 409,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMedia: 415,
+    errors.Unprocessable: 422,
+    errors.Unavailable: 503,
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def status_for(exc: errors.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from dispatch.state import build_state
+        from dispatch.tickets.escalation import escalation_loop
+
+        state = await asyncio.to_thread(build_state, settings)
+        app.state.gd = state
+        await state.intake.start()
+        state.tasks.append(
+            asyncio.create_task(
+                escalation_loop(state.db.engine, settings.escalation_interval_s, state.stop)
+            )
+        )
+        try:
+            yield
+        finally:
+            state.stop.set()
+            await state.intake.stop()
+            for t in state.tasks:
+                t.cancel()
+            await asyncio.gather(*state.tasks, return_exceptions=True)
+            state.db.dispose()
+
+    app = FastAPI(
+        title="griddispatch",
+        version="0.1.0",
+        summary="网格化城市管理事件派遣 · grid-based urban management event dispatch",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app)
+    _include_routers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.DomainError)
+    async def domain_error(_: Request, exc: errors.DomainError) -> JSONResponse:
+        status = status_for(exc)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(error_body("invalid_request", "the request is not valid", details), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), exc.status_code, getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(OperationalError)
+    async def db_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", exc.orig)
+        return JSONResponse(
+            error_body("unavailable", "the database is unavailable; retry shortly"),
+            503,
+            {"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def crash(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(error_body("internal", "internal error"), 500)
+
+
+def _include_routers(app: FastAPI) -> None:
+    from dispatch.auth.router import router as auth
+    from dispatch.cases.read_router import router as case_reads
+    from dispatch.cases.router import router as cases
+    from dispatch.catalogue.router import router as catalogue
+    from dispatch.photos.router import router as photos
+    from dispatch.tickets.router import router as tickets
+
+    for r in (auth, cases, case_reads, tickets, catalogue, photos):
+        app.include_router(r)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}

@@ -1,0 +1,117 @@
+"""Passwords (Argon2), opaque bearer tokens stored hashed, and a short principal cache."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, select, update
+from sqlmodel import Session
+
+from dispatch.auth.models import AuthSession, User
+from dispatch.auth.principal import Principal
+from dispatch.db import transaction
+from dispatch.dbtypes import utcnow
+from dispatch.errors import Unauthenticated
+
+_hasher = PasswordHasher()
+#: a revoked token is refused by other processes within this many seconds
+CACHE_TTL_S = 10.0
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _principal(user: User) -> Principal:
+    assert user.id is not None
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        unit_id=user.unit_id,
+        team_id=user.team_id,
+        area_prefix=user.area_prefix,
+    )
+
+
+class AuthService:
+    """Issues and checks tokens; every process keeps a few seconds' cache of valid tokens."""
+
+    def __init__(self, engine: Engine, read_engine: Engine, ttl_minutes: int) -> None:
+        self.engine = engine
+        self.read_engine = read_engine
+        self.ttl = timedelta(minutes=ttl_minutes)
+        self._cache: dict[str, tuple[Principal, float, float]] = {}
+        self._lock = threading.Lock()
+
+    def login(self, username: str, password: str) -> tuple[str, Principal, int]:
+        """A new token for valid credentials; the same error whether user or password is wrong."""
+        with Session(self.read_engine) as s:
+            user = s.execute(select(User).where(User.username == username)).scalars().first()
+        # verify against a dummy hash for unknown users, so timing does not reveal them
+        ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+        if not (user and ok and user.active):
+            raise Unauthenticated("wrong username or password")
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        with transaction(self.engine) as s:
+            assert user.id is not None
+            s.add(
+                AuthSession(
+                    token_hash=token_hash(token),
+                    user_id=user.id,
+                    created_at=now,
+                    expires_at=now + self.ttl,
+                )
+            )
+        return token, _principal(user), int(self.ttl.total_seconds())
+
+    def principal(self, token: str) -> Principal:
+        key = token_hash(token)
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit and hit[1] > now and hit[2] > time.time():
+            return hit[0]
+        with Session(self.read_engine) as s:
+            row = s.execute(
+                select(User, AuthSession.expires_at)
+                .join(AuthSession, AuthSession.user_id == User.id)
+                .where(AuthSession.token_hash == key, AuthSession.revoked_at.is_(None))
+            ).first()
+        if row is None or row[1] <= utcnow() or not row[0].active:
+            with self._lock:
+                self._cache.pop(key, None)
+            raise Unauthenticated("token expired or revoked: sign in again")
+        p = _principal(row[0])
+        with self._lock:
+            self._cache[key] = (p, now + CACHE_TTL_S, row[1].timestamp())
+        return p
+
+    def logout(self, token: str) -> None:
+        key = token_hash(token)
+        with transaction(self.engine) as s:
+            s.execute(
+                update(AuthSession).where(AuthSession.token_hash == key).values(revoked_at=utcnow())
+            )
+        with self._lock:
+            self._cache.pop(key, None)
+
+
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(8))

@@ -1,0 +1,39 @@
+"""POST /api/v1/reports: thin; the work is in intake.py and writer.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from dispatch.cases.intake import check_key, prepare
+from dispatch.cases.schemas import ReportIn, ReportOut
+from dispatch.deps import PrincipalDep, StateDep
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+
+@router.post(
+    "/reports",
+    status_code=201,
+    response_model=ReportOut,
+    responses={
+        200: {"description": "replay of a report whose idempotency record has expired"},
+        400: {"description": "Idempotency-Key missing or malformed"},
+        409: {"description": "the same key is being processed"},
+        422: {"description": "unknown event type, outside the city, key reused with another body"},
+    },
+)
+async def post_report(
+    body: ReportIn,
+    state: StateDep,
+    principal: PrincipalDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    """File a report (上报). Retries with the same key and body return the first answer."""
+    key = check_key(idempotency_key)
+    prepared = prepare(state, principal, key, body)
+    outcome = await state.intake.submit(prepared)
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return Response(outcome.body, outcome.status, headers, media_type="application/json")

@@ -1,0 +1,76 @@
+"""Everything the app holds while it runs, built in the lifespan and kept on app.state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dispatch.config import Settings
+from dispatch.db import Database
+
+if TYPE_CHECKING:
+    from dispatch.auth.service import AuthService
+    from dispatch.cases.writer import IntakeWriter
+    from dispatch.citydata import CityData
+    from dispatch.routing.rules import RuleTable
+    from dispatch.tickets.deadlines import WorkingCalendar
+    from geo import Grid
+
+log = logging.getLogger("griddispatch")
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    grid: Grid
+    city: CityData
+    rules: RuleTable
+    calendar: WorkingCalendar
+    auth: AuthService
+    intake: IntakeWriter
+    grid_version: str
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def build_state(settings: Settings) -> AppState:
+    """Migrate, load the city, sync reference data, create demo accounts (blocking)."""
+    from dispatch.auth.service import AuthService
+    from dispatch.cases.writer import IntakeWriter
+    from dispatch.catalogue.service import ensure_demo_accounts, grid_version, sync_city
+    from dispatch.citydata import load_city
+    from dispatch.migrate import upgrade
+    from dispatch.routing.rules import RuleTable
+    from dispatch.tickets.deadlines import WorkingCalendar
+    from geo import Grid
+
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    grid = Grid.load(settings.city_dir, snap_tolerance_m=settings.snap_tolerance_m)
+    city = load_city(settings.city_dir)
+    sync_city(db.engine, grid, city)
+    if settings.create_demo_accounts:
+        demo = ensure_demo_accounts(db.engine, city, settings.demo_password)
+        if demo:
+            shown = demo.password if demo.generated else "(from GRIDDISPATCH_DEMO_PASSWORD)"
+            print(
+                f"demo accounts created: admin, dispatcher, commander, worker1..worker5, "
+                f"team-<unit id> ({len(demo.usernames)} in all); password: {shown}",
+                flush=True,
+            )
+    state = AppState(
+        settings=settings,
+        db=db,
+        grid=grid,
+        city=city,
+        rules=RuleTable.from_city(city),
+        calendar=WorkingCalendar.from_city(city),
+        auth=AuthService(db.engine, db.read_engine, settings.token_ttl_minutes),
+        intake=None,  # type: ignore[arg-type]  # needs the state itself; set below
+        grid_version=grid_version(grid),
+    )
+    state.intake = IntakeWriter(state)
+    return state
