@@ -204,10 +204,17 @@ def _act(
     values: Callable[[datetime], dict[str, Any]],
     data: dict[str, Any] | None = None,
     photo_ids: Sequence[str] = (),
+    body_checks: Callable[[], None] | None = None,
 ) -> TicketOut:
-    """One ticket action in one transaction: checks, after-photos, guarded write, event."""
+    """One ticket action in one transaction: checks, after-photos, guarded write, event.
+
+    The body is checked only after role, visibility and state: a caller who may not act
+    learns nothing from a validation message.
+    """
     with transaction(state.db.engine) as s:
         t, case, move = _begin(s, principal, action, ticket_id, version)
+        if body_checks:
+            body_checks()
         assert case.id is not None
         attach_photos(
             s,
@@ -260,10 +267,13 @@ def resolve(
     When this was the last live ticket (a joint case waits for every unit, and a lead must
     be among them) the case moves to 核查 (verifying) with its verify due time.
     """
-    text = require_text(note, "a resolution note", "note_required")
-    if not photo_ids:
-        raise Unprocessable("at least one after-photo is required", code="photo_required")
-    uid = principal.user_id
+
+    def checks() -> None:
+        require_text(note, "a resolution note", "note_required")
+        if not photo_ids:
+            raise Unprocessable("at least one after-photo is required", code="photo_required")
+
+    uid, text = principal.user_id, note.strip()
     return _act(
         state,
         principal,
@@ -273,6 +283,7 @@ def resolve(
         lambda now: {"resolved_by": uid, "resolved_at": now, "resolution_note": text},
         {"photo_ids": list(photo_ids)},
         photo_ids,
+        checks,
     )
 
 
@@ -298,7 +309,11 @@ def return_ticket(
     version: int | None = None,
 ) -> TicketOut:
     """回退: not this unit's work. The case stays dispatched until the dispatcher re-routes."""
-    text = require_text(reason, "a reason for returning", "reason_required")
+
+    def checks() -> None:
+        require_text(reason, "a reason for returning", "reason_required")
+
+    text = reason.strip()
     return _act(
         state,
         principal,
@@ -307,4 +322,7 @@ def return_ticket(
         version,
         lambda now: {"returned_at": now, "return_reason": text},
         {"reason": text},
+        body_checks=lambda: (
+            require_text(reason, "a reason for returning", "reason_required") and None
+        ),
     )

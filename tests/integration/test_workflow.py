@@ -290,8 +290,9 @@ def test_accept_race_names_the_winner(world: World) -> None:
     w = world
     with Session(w.state.db.engine) as s:  # a second member of the lead unit's team
         first = s.exec(select(User).where(User.username == f"team-{LEAD}")).one()
-        second = {"username": f"team-{LEAD}-b", "unit_id": LEAD, "team_id": f"{LEAD}-2"}
-        s.add(User(**second, password_hash=first.password_hash, role=Role.team))
+        b = User(username=f"team-{LEAD}-b", password_hash=first.password_hash, role=Role.team)
+        b.unit_id, b.team_id = LEAD, f"{LEAD}-2"
+        s.add(b)
         s.commit()
     users = [f"team-{LEAD}", f"team-{LEAD}-b"]
     for u in users:
