@@ -313,6 +313,9 @@ def return_ticket(
     def checks() -> None:
         require_text(reason, "a reason for returning", "reason_required")
 
+    def checks() -> None:
+        require_text(reason, "a reason for returning", "reason_required")
+
     text = reason.strip()
     return _act(
         state,
@@ -322,7 +325,5 @@ def return_ticket(
         version,
         lambda now: {"returned_at": now, "return_reason": text},
         {"reason": text},
-        body_checks=lambda: (
-            require_text(reason, "a reason for returning", "reason_required") and None
-        ),
+        body_checks=checks,
     )
