@@ -42,9 +42,9 @@ local points = %(points)s
 local types = %(types)s
 local tokens = %(tokens)s
 local counter = 0
-local statuses = {}
+statuses = {}
 local threads = {}
-local tid = 0
+tid = 0
 
 function setup(thread)
   tid = tid + 1
@@ -71,17 +71,18 @@ function request()
 end
 
 function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
+  local k = "s" .. status
+  statuses[k] = (statuses[k] or 0) + 1
 end
 
 function done(summary, latency, requests)
   local total = {}
   for _, t in ipairs(threads) do
-    local s = t:get("statuses")
+    local s = t:get("statuses") or {}
     for k, v in pairs(s) do total[k] = (total[k] or 0) + v end
   end
   local parts = {}
-  for k, v in pairs(total) do table.insert(parts, string.format('"%%d":%%d', k, v)) end
+  for k, v in pairs(total) do table.insert(parts, string.format('"%%s":%%d', k:sub(2), v)) end
   io.write("STATUSES {" .. table.concat(parts, ",") .. "}\n")
   for _, q in ipairs({50, 90, 99, 99.9}) do
     io.write(string.format("PCT %%g %%.3f\n", q, latency:percentile(q) / 1000.0))
@@ -133,6 +134,8 @@ def run(url: str, label: str, args: argparse.Namespace, grid: Grid) -> dict[str,
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(args.workers),
         ],
         env=env,
         cwd=ROOT,
@@ -157,7 +160,7 @@ def run(url: str, label: str, args: argparse.Namespace, grid: Grid) -> dict[str,
             for i in range(1, 6)
         ]
         types = ["06014", "09009", "09001", "06010", "06011", "07001", "06001", "08011"]
-        pts = sample_points(grid, 5000)
+        pts = sample_points(grid, 20000)
         lua = LUA % {
             "points": "{" + ",".join(f"{{{x:.7f},{y:.7f}}}" for x, y in pts) + "}",
             "types": "{" + ",".join(f'"{t}"' for t in types) + "}",
@@ -182,7 +185,7 @@ def run(url: str, label: str, args: argparse.Namespace, grid: Grid) -> dict[str,
             reports = c.execute(text("SELECT count(*) FROM report")).scalar_one()
         ok = sum(v for k, v in statuses.items() if k.startswith("2"))
         return {
-            "backend": label,
+            "backend": f"{label}×{args.workers}",
             "connections": args.connections,
             "reports_per_s": rps,
             "p50_ms": pct.get("50"),
@@ -203,6 +206,7 @@ def main() -> None:
     ap.add_argument("--pg", help="admin URL of a PostgreSQL server with PostGIS available")
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     if args.quick:

@@ -41,7 +41,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def status_for(exc: errors.DomainError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

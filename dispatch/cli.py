@@ -6,8 +6,13 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from dispatch.citydata import CityData
+    from geo import Grid
 
 DEFAULT_CITY = Path(__file__).resolve().parents[1] / "grid_data" / "nanning"
 
@@ -121,12 +126,12 @@ def check_data(city_dir: Path) -> None:
     )
 
 
-def _check_units_in_grid(city: object, grid: object) -> None:
+def _check_units_in_grid(city: CityData, grid: Grid) -> None:
     """A unit whose area code is not a city, district, street or community of the grid."""
-    known = set(grid.areas)  # type: ignore[attr-defined]
+    known = set(grid.areas)
     bad = [
         u.id
-        for u in city.units.values()  # type: ignore[attr-defined]
+        for u in city.units.values()
         if u.area_code not in known and not any(a.startswith(u.area_code) for a in known)
     ]
     if bad:
@@ -199,23 +204,39 @@ def locate(
     help="City data folder (default: the Nanning demo city).",
 )
 @click.option("--log-level", default="info", show_default=True)
-def serve(host: str, port: int, city_dir: Path | None, log_level: str) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Worker processes (each holds the grid and its own intake writer).",
+)
+def serve(host: str, port: int, city_dir: Path | None, log_level: str, workers: int) -> None:
     """Start the web service. Settings come from the environment (DATABASE_URL, REDIS_URL…)."""
+    import os
+
     import uvicorn
 
-    from dispatch.app import create_app
     from dispatch.config import Settings
 
-    settings = Settings(city_dir=city_dir) if city_dir else Settings()
+    if city_dir:
+        os.environ["GRIDDISPATCH_CITY_DIR"] = str(city_dir)
+    settings = Settings()
     where = "SQLite" if settings.is_sqlite else "PostgreSQL"
     click.echo(f"griddispatch on http://{host}:{port}  ({where}; city {settings.city_dir.name})")
+    if workers > 1:  # migrate once, before the workers would race to do it
+        from dispatch.migrate import upgrade
+
+        upgrade(settings.database_url)
     uvicorn.run(
-        create_app(settings),
+        "dispatch.app:create_app",
+        factory=True,
         host=host,
         port=port,
         log_level=log_level,
         proxy_headers=True,
         server_header=False,
+        workers=workers,
     )
 
 

@@ -45,6 +45,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # a 64 MB page cache and memory-mapped reads keep the indexes in memory; checkpoints
+    # every ~40 MB of WAL instead of 4 MB spare commits from copying pages back so often
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA mmap_size=268435456")
+    cur.execute("PRAGMA wal_autocheckpoint=10000")
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 

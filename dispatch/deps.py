@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine
 
@@ -16,23 +17,33 @@ from dispatch.state import AppState
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_state(request: Request) -> AppState:
+# async on purpose: FastAPI runs a plain ``def`` dependency in the threadpool, a thread hop
+# per request for what is an attribute read or a cache hit
+
+
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.gd
     return state
 
 
-def get_engine(request: Request) -> Engine:
-    return get_state(request).db.engine
+async def get_engine(request: Request) -> Engine:
+    return (await get_state(request)).db.engine
 
 
-def get_settings(request: Request) -> Settings:
-    return get_state(request).settings
+async def get_settings(request: Request) -> Settings:
+    return (await get_state(request)).settings
 
 
-def get_principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+async def get_principal(
+    request: Request, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal:
     if not token:
         raise Unauthenticated("sign in: send 'Authorization: Bearer <token>'")
-    return get_state(request).auth.principal(token)
+    auth = (await get_state(request)).auth
+    cached = auth.cached(token)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(auth.principal, token)
 
 
 StateDep = Annotated[AppState, Depends(get_state)]

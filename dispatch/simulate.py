@@ -105,6 +105,7 @@ class Simulation:
             return
         for t in r.json().get("items", [])[:5]:
             tid, status = t["id"], t["status"]
+            payload: dict[str, object]
             if status == "dispatched":
                 action = "return" if self.rng.random() < 0.03 else "accept"
                 payload = {"reason": "非本单位职责 not ours"} if action == "return" else {}
@@ -178,7 +179,11 @@ def summary(stats: Stats, duration: float) -> str:
     lat = sorted(stats.latencies)
     lines = [f"{k:>24}: {v}" for k, v in sorted(stats.status.items())]
     if lat:
-        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
+
+        def p(q: float) -> float:
+            """The q-quantile latency in ms."""
+            return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+
         lines.append(
             f"reports: {len(lat)} in {duration:.0f} s = {len(lat) / duration:.1f}/s; "
             f"latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms"

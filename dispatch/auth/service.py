@@ -11,7 +11,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from dispatch.auth.models import AuthSession, User
 from dispatch.auth.principal import Principal
@@ -64,7 +64,7 @@ class AuthService:
     def login(self, username: str, password: str) -> tuple[str, Principal, int]:
         """A new token for valid credentials; the same error whether user or password is wrong."""
         with Session(self.read_engine) as s:
-            user = s.execute(select(User).where(User.username == username)).scalars().first()
+            user = s.execute(select(User).where(col(User.username) == username)).scalars().first()
         # verify against a dummy hash for unknown users, so timing does not reveal them
         ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
         if not (user and ok and user.active):
@@ -83,17 +83,24 @@ class AuthService:
             )
         return token, _principal(user), int(self.ttl.total_seconds())
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal if this process checked the token within the last few seconds."""
+        hit = self._cache.get(token_hash(token))
+        if hit and hit[1] > time.monotonic() and hit[2] > time.time():
+            return hit[0]
+        return None
+
     def principal(self, token: str) -> Principal:
         key = token_hash(token)
         now = time.monotonic()
-        hit = self._cache.get(key)
-        if hit and hit[1] > now and hit[2] > time.time():
-            return hit[0]
+        hit = self.cached(token)
+        if hit is not None:
+            return hit
         with Session(self.read_engine) as s:
             row = s.execute(
-                select(User, AuthSession.expires_at)
-                .join(AuthSession, AuthSession.user_id == User.id)
-                .where(AuthSession.token_hash == key, AuthSession.revoked_at.is_(None))
+                select(User, col(AuthSession.expires_at))
+                .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+                .where(col(AuthSession.token_hash) == key, col(AuthSession.revoked_at).is_(None))
             ).first()
         if row is None or row[1] <= utcnow() or not row[0].active:
             with self._lock:
@@ -108,7 +115,9 @@ class AuthService:
         key = token_hash(token)
         with transaction(self.engine) as s:
             s.execute(
-                update(AuthSession).where(AuthSession.token_hash == key).values(revoked_at=utcnow())
+                update(AuthSession)
+                .where(col(AuthSession.token_hash) == key)
+                .values(revoked_at=utcnow())
             )
         with self._lock:
             self._cache.pop(key, None)

@@ -70,7 +70,7 @@ def get_case(state: AppState, principal: Principal, case_id: int) -> CaseDetail:
             .all()
         )
         events = s.execute(
-            select(Event, User.username, User.role)
+            select(Event, col(User.username), col(User.role))
             .outerjoin(User, col(User.id) == col(Event.actor_id))
             .where(col(Event.case_id) == case_id)
             .order_by(col(Event.seq))
@@ -239,5 +239,6 @@ def _page_children(
         .where(col(Photo.case_id).in_(ids))
         .order_by(col(Photo.uploaded_at), col(Photo.id))
     ):
+        assert case_id is not None  # the IN filter above excludes NULL
         photos[case_id].append(photo_id)
     return tickets, photos

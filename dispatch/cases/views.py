@@ -14,14 +14,28 @@ from dispatch.tickets.deadlines import traffic_light
 from dispatch.tickets.models import Ticket
 
 
-def deadline_state(state: AppState, t: Ticket, event_code: str, now: datetime) -> str:
-    """green / yellow / red for the step the ticket is in; "done" when it waits on no one."""
+def deadline_light(
+    state: AppState,
+    status: str,
+    dispatched_at: datetime,
+    accept_due: datetime,
+    resolve_due: datetime,
+    event_code: str,
+    now: datetime,
+) -> str:
+    """green / yellow / red for the step a ticket is in; "done" when it waits on no one."""
     unit = state.city.event_types[event_code].limit_unit
-    if t.status == TicketStatus.dispatched:
-        return traffic_light(t.dispatched_at, t.accept_due, now, unit, state.calendar)
-    if t.status in (TicketStatus.accepted, TicketStatus.in_progress):
-        return traffic_light(t.dispatched_at, t.resolve_due, now, unit, state.calendar)
+    if status == TicketStatus.dispatched:
+        return traffic_light(dispatched_at, accept_due, now, unit, state.calendar)
+    if status in (TicketStatus.accepted, TicketStatus.in_progress):
+        return traffic_light(dispatched_at, resolve_due, now, unit, state.calendar)
     return "done"
+
+
+def deadline_state(state: AppState, t: Ticket, event_code: str, now: datetime) -> str:
+    return deadline_light(
+        state, t.status, t.dispatched_at, t.accept_due, t.resolve_due, event_code, now
+    )
 
 
 def ticket_out(state: AppState, t: Ticket, event_code: str, now: datetime) -> UnitTicketOut:

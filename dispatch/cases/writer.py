@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from dispatch.cases.bulk import write_fast
 from dispatch.cases.intake import Outcome, Prepared, write_one
 from dispatch.db import transaction
 from dispatch.errors import DomainError, Unavailable
@@ -84,7 +85,15 @@ class IntakeWriter:
     def _write(self, batch: list[Prepared]) -> list[Outcome | BaseException]:
         results: list[Outcome | BaseException] = []
         with transaction(self.state.db.engine) as s:
-            for p in batch:
+            try:
+                with s.begin_nested():
+                    fast = write_fast(self.state, s, batch)
+            except IntegrityError:  # another process raced us on a key: go item by item
+                fast = [None] * len(batch)
+            for p, done in zip(batch, fast, strict=True):
+                if done is not None:
+                    results.append(done)
+                    continue
                 try:
                     with s.begin_nested():
                         results.append(write_one(self.state, s, p))

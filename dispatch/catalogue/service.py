@@ -7,13 +7,14 @@ Idempotent and safe when several processes start at once: rows are inserted with
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import shapely
-from sqlalchemy import Engine, Table, select, text
+from sqlalchemy import Engine, Table, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel, col
 
 from dispatch.auth.models import User
 from dispatch.auth.service import hash_password
@@ -39,8 +40,8 @@ def sync_city(engine: Engine, grid: Grid, city: CityData) -> None:
         conn = s.connection()
         _upsert(
             conn,
-            Area.__table__,
-            [  # type: ignore[attr-defined]
+            _table(Area),
+            [
                 {
                     "code": a.code,
                     "level": a.level,
@@ -55,8 +56,8 @@ def sync_city(engine: Engine, grid: Grid, city: CityData) -> None:
         )
         _upsert(
             conn,
-            EventType.__table__,
-            [  # type: ignore[attr-defined]
+            _table(EventType),
+            [
                 {
                     "code": e.code,
                     "standard": e.standard,
@@ -80,8 +81,8 @@ def sync_city(engine: Engine, grid: Grid, city: CityData) -> None:
         )
         _upsert(
             conn,
-            Unit.__table__,
-            [  # type: ignore[attr-defined]
+            _table(Unit),
+            [
                 {
                     "id": u.id,
                     "kind": u.kind,
@@ -95,14 +96,14 @@ def sync_city(engine: Engine, grid: Grid, city: CityData) -> None:
         )
         _upsert(
             conn,
-            Team.__table__,
-            [  # type: ignore[attr-defined]
+            _table(Team),
+            [
                 {"id": t.id, "unit_id": t.unit_id, "name_zh": t.name_zh, "name_en": t.name_en}
                 for t in city.teams.values()
             ],
             key="id",
         )
-        known = set(conn.execute(select(Cell.code)).scalars())  # type: ignore[call-overload]
+        known = set(conn.execute(select(col(Cell.code))).scalars())
         new = [i for i, code in enumerate(grid.codes) if code not in known]
         rows = [
             {
@@ -116,9 +117,16 @@ def sync_city(engine: Engine, grid: Grid, city: CityData) -> None:
             }
             for i in new
         ]
-        _upsert(conn, Cell.__table__, rows, key="code", update=False)  # type: ignore[attr-defined]
+        _upsert(conn, _table(Cell), rows, key="code", update=False)
         if conn.dialect.name == "postgresql" and new:
             _set_cell_geometries(conn, [grid.codes[i] for i in new], grid.geoms[new])
+
+
+def _table(model: type[SQLModel]) -> Table:
+    """A table model's ``Table`` (sqlmodel's stubs do not declare ``__table__``)."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table)
+    return table
 
 
 def _upsert(
@@ -167,15 +175,15 @@ def ensure_demo_accounts(
 ) -> DemoAccounts | None:
     """admin, dispatcher, commander, worker1…5 and team-<unit id>; only on an empty user table."""
     with transaction(engine) as s:
-        if s.execute(select(User.id).limit(1)).first() is not None:  # type: ignore[call-overload]
+        if s.execute(select(col(User.id)).limit(1)).first() is not None:
             return None
         generated = password is None
         pw = password or secrets.token_urlsafe(9)
         # one Argon2 hash for every demo account: hashing 100 of them would delay start-up
         h = hash_password(pw)
-        first_team: Mapping[str, str] = {}
+        first_team: dict[str, str] = {}
         for t in sorted(city.teams.values(), key=lambda t: t.id):
-            first_team.setdefault(t.unit_id, t.id)  # type: ignore[attr-defined]
+            first_team.setdefault(t.unit_id, t.id)
         users = [
             User(username="admin", password_hash=h, role=Role.admin, display_name="管理员 Admin"),
             User(

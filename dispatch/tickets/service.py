@@ -313,9 +313,6 @@ def return_ticket(
     def checks() -> None:
         require_text(reason, "a reason for returning", "reason_required")
 
-    def checks() -> None:
-        require_text(reason, "a reason for returning", "reason_required")
-
     text = reason.strip()
     return _act(
         state,
