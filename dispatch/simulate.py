@@ -15,6 +15,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import httpx
@@ -104,7 +105,7 @@ class Simulation:
         if r.status_code != 200:
             return
         for t in r.json().get("items", [])[:5]:
-            tid, status = t["id"], t["status"]
+            tid, status = t["ticket_id"], t["status"]
             payload: dict[str, object]
             if status == "dispatched":
                 action = "return" if self.rng.random() < 0.03 else "accept"
@@ -141,6 +142,13 @@ class Simulation:
             rr = await c.post(f"{self.base}/api/v1/cases/{case['id']}/verify", json=body, headers=h)
             self.stats.note("verify", rr, 0)
 
+    async def _guard(self, coro: Awaitable[None]) -> None:
+        """Count a failed step instead of losing it in an unretrieved task exception."""
+        try:
+            await coro
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            self.stats.status[f"error {type(exc).__name__}"] += 1
+
     async def run(self, rate: float, duration: float) -> Stats:
         async with httpx.AsyncClient(timeout=30) as c:
             h = await self.login(c, "dispatcher")
@@ -153,6 +161,8 @@ class Simulation:
                     weights.append(FOCUS_WEIGHT if t["focus"] else 1.0)
             units = (await c.get(f"{self.base}/api/v1/units", headers=h)).json()
             team_users = [f"team-{u['id']}" for u in units]
+            for user in [*(f"worker{i}" for i in range(1, 6)), *team_users]:
+                await self.login(c, user)  # up front: sign-ins are slow on purpose (Argon2)
             pending: set[asyncio.Task[None]] = set()
             start = time.perf_counter()
             n = 0
@@ -166,7 +176,7 @@ class Simulation:
                     if n % 10 == 0:
                         tasks.append(self.verify(c))
                     for coro in tasks:
-                        t = asyncio.create_task(coro)
+                        t = asyncio.create_task(self._guard(coro))
                         pending.add(t)
                         t.add_done_callback(pending.discard)
                 await asyncio.sleep(min(0.05, 1 / max(rate, 1)))

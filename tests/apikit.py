@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from typing import Any
 
 DEMO_PASSWORD = "demo-pass-123"
+API = "/api/v1"
 
 
 class Api:
@@ -16,6 +18,7 @@ class Api:
         self.app = app
         self.state = app.state.gd
         self._tokens: dict[str, str] = {}
+        self._taken: list[tuple[float, float]] = []  # points handed out by free_point
 
     def auth(self, user: str) -> dict[str, str]:
         if user not in self._tokens:
@@ -48,3 +51,47 @@ class Api:
         body.update(extra)
         headers = {**self.auth(user), "Idempotency-Key": key or str(uuid.uuid4())}
         return self.client.post("/api/v1/reports", json=body, headers=headers)
+
+    # -- additive helpers: calls under /api/v1 as a demo user, fresh places, photos --
+
+    def get(self, user: str, path: str, **params: Any) -> Any:
+        """GET ``/api/v1{path}`` as ``user``."""
+        return self.client.get(API + path, params=params, headers=self.auth(user))
+
+    def post(self, user: str, path: str, body: Any = None) -> Any:
+        """POST a JSON body to ``/api/v1{path}`` as ``user``."""
+        return self.client.post(API + path, json=body, headers=self.auth(user))
+
+    def ok(self, user: str, path: str, body: Any = None) -> Any:
+        """:meth:`post`, asserting 200; the JSON answer."""
+        r = self.post(user, path, body)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def free_point(self, prefix: str, min_m: float = 200.0) -> tuple[float, float]:
+        """A point in a cell whose code starts with ``prefix``, more than ``min_m`` from every
+        point this method handed out before (on this app), so no report there joins another's
+        case as a duplicate."""
+        import shapely
+
+        from geo.grid import haversine_m
+
+        grid = self.state.grid
+        for i, code in enumerate(grid.codes):
+            if code.startswith(prefix):
+                p = shapely.point_on_surface(grid.geoms[i])
+                if all(haversine_m(p.x, p.y, x, y) > min_m for x, y in self._taken):
+                    self._taken.append((p.x, p.y))
+                    return p.x, p.y
+        raise AssertionError(f"no free cell left in {prefix}")
+
+    def photo(self, user: str, color: tuple[int, int, int] = (90, 120, 30)) -> str:
+        """Upload a small JPEG as ``user``; its id."""
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("RGB", (16, 12), color).save(buf, "JPEG")
+        files = {"file": ("p.jpg", buf.getvalue(), "image/jpeg")}
+        r = self.client.post(f"{API}/photos", files=files, headers=self.auth(user))
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])

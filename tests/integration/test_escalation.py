@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import URL, Engine
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
-import dispatch.models  # noqa: F401  (registers every table in the metadata)
 from dispatch.auth.models import User
 from dispatch.cases.models import Case
 from dispatch.catalogue.models import Cell, EventType
 from dispatch.db import make_engine, transaction
 from dispatch.enums import CaseStatus, Role, TicketRole, TicketStatus
 from dispatch.feed.models import Event
+from dispatch.migrate import downgrade, upgrade
 from dispatch.tickets import escalation
 from dispatch.tickets.escalation import STAGES, Candidate, escalate_overdue, escalation_loop
 from dispatch.tickets.models import Ticket
@@ -43,16 +43,13 @@ UNIT = "NN-CG-450103"
 
 
 def create_schema(url: str) -> None:
-    """The one place that builds the schema (to be swapped for Alembic migrations)."""
-    engine = make_engine(url)
-    SQLModel.metadata.create_all(engine)
-    engine.dispose()
+    """The schema comes from the Alembic migrations, as everywhere (never create_all)."""
+    upgrade(url)
 
 
 def drop_schema(url: str) -> None:
-    engine = make_engine(url)
-    SQLModel.metadata.drop_all(engine)
-    engine.dispose()
+    """Every table of the migrations goes (the PostGIS extension stays)."""
+    downgrade(url, "base")
 
 
 def sqlalchemy_url(conninfo: str) -> str:

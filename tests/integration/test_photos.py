@@ -19,9 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
 
-import dispatch.models  # noqa: F401  - registers every table on the metadata
 from dispatch import errors
 from dispatch.auth.models import User
 from dispatch.auth.principal import Principal
@@ -32,6 +30,7 @@ from dispatch.db import make_engine, transaction
 from dispatch.dbtypes import utcnow
 from dispatch.deps import EngineDep, PrincipalDep, SettingsDep
 from dispatch.enums import CaseStatus, PhotoKind, Role, TicketRole, TicketStatus
+from dispatch.migrate import upgrade
 from dispatch.photos.models import Photo
 from dispatch.photos.router import router
 from dispatch.photos.service import attach_photos, store_photo
@@ -84,8 +83,8 @@ def env(tmp_path: Path) -> Iterator[Env]:
         max_photo_pixels=40_000_000,
         photo_max_side=2560,
     )
+    upgrade(settings.database_url)  # the schema comes from the migrations, as everywhere
     engine = make_engine(settings.database_url)
-    SQLModel.metadata.create_all(engine)
     case_id = _seed(engine)
 
     app = FastAPI()

@@ -1,128 +1,62 @@
 """The case workflow through the real app: 派遣 → 签收 → 处置 → 核查 → 结案, and its side flows.
 
-One module-scoped app (SQLite, Nanning demo city, demo accounts). Every test files its own
-泥头车撒漏 (06014) reports in worker1's beat (街道 450103901), each in a fresh cell far from
-the others so no report joins another's case. 06014 in 青秀 routes to 450103-cgzf (lead,
-城管) with 450103-jj (交警) and 450103-hw (环卫) supporting.
+On SQLite and on PostGIS (the shared ``api`` fixture: one app per backend for the module,
+Nanning demo city, demo accounts). Every test files its own 泥头车撒漏 (06014) reports in
+worker1's beat (街道 450103901), each in a fresh cell far from the others so no report joins
+another's case, and looks only at the cases and tickets it made. 06014 in 青秀 routes to
+450103-cgzf (lead, 城管) with 450103-jj (交警) and 450103-hw (环卫) supporting.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-import shapely
-from fastapi.testclient import TestClient
-from PIL import Image
+from apikit import Api
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-import dispatch.app
 from dispatch.auth.models import User
 from dispatch.auth.principal import Principal
 from dispatch.cases import service as case_service
-from dispatch.config import Settings
 from dispatch.dbtypes import utcnow
 from dispatch.enums import Role
 from dispatch.errors import Conflict, Forbidden
 from dispatch.feed.models import Event
-from dispatch.state import AppState
 from dispatch.tickets.guard import move_row
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.states import TICKET_MOVES
-from geo.grid import haversine_m
 
-API = "/api/v1"
-PASSWORD = "demo-pass-123"
 LEAD, JJ, HW = "450103-cgzf", "450103-jj", "450103-hw"
+BEAT = "450103901"  # worker1's street
 
 
-@dataclass
-class World:
-    client: TestClient
-    state: AppState
-    tokens: dict[str, str] = field(default_factory=dict)
-    taken: list[tuple[float, float]] = field(default_factory=list)
-
-    def auth(self, user: str) -> dict[str, str]:
-        if user not in self.tokens:
-            r = self.client.post(f"{API}/auth/token", data={"username": user, "password": PASSWORD})
-            assert r.status_code == 200, r.text
-            self.tokens[user] = r.json()["access_token"]
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
-
-    def post(self, user: str, path: str, body: Any = None) -> Any:
-        return self.client.post(API + path, json=body, headers=self.auth(user))
-
-    def ok(self, user: str, path: str, body: Any = None) -> Any:
-        r = self.post(user, path, body)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def get(self, user: str, path: str, **params: Any) -> Any:
-        return self.client.get(API + path, params=params, headers=self.auth(user))
-
-    def point(self) -> tuple[float, float]:
-        """A point in a cell of 450103901, more than 200 m from every earlier one."""
-        grid = self.state.grid
-        for i, code in enumerate(grid.codes):
-            if code.startswith("450103901"):
-                p = shapely.point_on_surface(grid.geoms[i])
-                if all(haversine_m(p.x, p.y, x, y) > 200 for x, y in self.taken):
-                    self.taken.append((p.x, p.y))
-                    return p.x, p.y
-        raise AssertionError("no free cell left in 450103901")
-
-    def report(self, user: str = "worker1") -> Any:
-        lon, lat = self.point()
-        body = {"event_type": "06014", "lon": lon, "lat": lat, "description": "泥头车撒漏"}
-        headers = {**self.auth(user), "Idempotency-Key": str(uuid.uuid4())}
-        r = self.client.post(f"{API}/reports", json=body, headers=headers)
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    def photo(self, user: str) -> str:
-        buf = io.BytesIO()
-        Image.new("RGB", (16, 12), (90, 120, 30)).save(buf, "JPEG")
-        files = {"file": ("after.jpg", buf.getvalue(), "image/jpeg")}
-        r = self.client.post(f"{API}/photos", files=files, headers=self.auth(user))
-        assert r.status_code == 201, r.text
-        return str(r.json()["id"])
-
-    def resolve(self, unit: str, ticket_id: int) -> Any:
-        body = {"note": "已清理路面", "photo_ids": [self.photo(f"team-{unit}")]}
-        return self.ok(f"team-{unit}", f"/tickets/{ticket_id}/resolve", body)
-
-    def events(self, case_id: int) -> list[Event]:
-        with Session(self.state.db.engine) as s:
-            query = select(Event).where(Event.case_id == case_id).order_by(col(Event.seq))
-            return list(s.exec(query).all())
-
-    def tickets(self, case_id: int) -> list[Ticket]:
-        with Session(self.state.db.engine) as s:
-            query = select(Ticket).where(Ticket.case_id == case_id).order_by(col(Ticket.id))
-            return list(s.exec(query).all())
+def report(w: Api, user: str = "worker1") -> Any:
+    """A fresh 06014 case in worker1's beat, far from every other report of this app."""
+    lon, lat = w.free_point(BEAT)
+    r = w.report(user, lon=lon, lat=lat, description="泥头车撒漏")
+    assert r.status_code == 201, r.text
+    assert r.json()["joined_existing"] is False
+    return r.json()
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp: Path = tmp_path_factory.mktemp("workflow")
-    settings = Settings(
-        database_url=f"sqlite:///{tmp}/t.sqlite",
-        photo_dir=tmp / "photos",
-        demo_password=PASSWORD,
-        escalation_interval_s=3600,
-    )
-    app = dispatch.app.create_app(settings)
-    with TestClient(app) as client:
-        yield World(client, app.state.gd)
+def resolve(w: Api, unit: str, ticket_id: int) -> Any:
+    body = {"note": "已清理路面", "photo_ids": [w.photo(f"team-{unit}")]}
+    return w.ok(f"team-{unit}", f"/tickets/{ticket_id}/resolve", body)
+
+
+def events(w: Api, case_id: int) -> list[Event]:
+    with Session(w.state.db.engine) as s:
+        query = select(Event).where(Event.case_id == case_id).order_by(col(Event.seq))
+        return list(s.exec(query).all())
+
+
+def tickets(w: Api, case_id: int) -> list[Ticket]:
+    with Session(w.state.db.engine) as s:
+        query = select(Ticket).where(Ticket.case_id == case_id).order_by(col(Ticket.id))
+        return list(s.exec(query).all())
 
 
 def units(case: Any) -> dict[str, Any]:
