@@ -29,6 +29,7 @@ from dispatch.cases.models import Case, IdempotencyRecord, Report
 from dispatch.cases.views import deadline_light
 from dispatch.enums import CaseStatus, PhotoKind, TicketRole, TicketStatus
 from dispatch.errors import DomainError, Unprocessable
+from dispatch.feed.log import json_default
 from dispatch.feed.models import Event
 from dispatch.photos.models import Photo
 from dispatch.state import AppState
@@ -160,7 +161,7 @@ def _ev(type_: str, at: datetime, **kw: Any) -> dict[str, Any]:
         "to_status": None,
     }
     row.update(kw)
-    row["data"] = json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":"))
+    row["data"] = json.dumps(data, ensure_ascii=False, default=json_default, separators=(",", ":"))
     return row
 
 

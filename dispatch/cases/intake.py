@@ -80,7 +80,7 @@ def prepare(state: AppState, principal: Principal, key: str, body: ReportIn) -> 
     if principal.role not in (Role.worker, Role.dispatcher, Role.admin):
         raise Forbidden("only grid workers and dispatchers file reports")
     fingerprint = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json", exclude_unset=True), sort_keys=True).encode()
+        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
     ).hexdigest()
     event = state.city.event_types.get(body.event_type)
     if event is None:
@@ -138,7 +138,7 @@ def write_one(state: AppState, s: Session, p: Prepared) -> Outcome:
         report = _join(s, p, case)
     else:
         case, report = _open_case(state, s, p)
-    body = _answer(state, s, case, report)
+    body = _answer(state, s, case, report, [*p.body.photo_ids, *p.body.after_photo_ids])
     s.add(
         IdempotencyRecord(
             user_id=uid,
@@ -351,51 +351,64 @@ def _open_case(state: AppState, s: Session, p: Prepared) -> tuple[Case, Report]:
     return case, report
 
 
+def open_ticket(
+    state: AppState,
+    s: Session,
+    case: Case,
+    unit_id: str,
+    role: TicketRole,
+    now: datetime,
+    actor_id: int | None,
+) -> Ticket:
+    """One new ticket, its clock started now, and its ``ticket.dispatched`` event."""
+    assert case.id is not None
+    accept_due, resolve_due = deadlines_for(
+        state.city.event_types[case.event_type], now, state.calendar
+    )
+    t = Ticket(
+        case_id=case.id,
+        unit_id=unit_id,
+        role=role,
+        status=TicketStatus.dispatched,
+        dispatched_at=now,
+        accept_due=accept_due,
+        resolve_due=resolve_due,
+        updated_at=now,
+    )
+    s.add(t)
+    s.flush()
+    record(
+        s,
+        "ticket.dispatched",
+        actor_id=actor_id,
+        case_id=case.id,
+        ticket_id=t.id,
+        unit_id=unit_id,
+        entity="ticket",
+        from_status="",
+        to_status=TicketStatus.dispatched,
+        at=now,
+        role=role.value,
+        accept_due=accept_due,
+        resolve_due=resolve_due,
+    )
+    return t
+
+
 def dispatch_tickets(
     state: AppState, s: Session, case: Case, a: Assignment, now: datetime, actor_id: int | None
 ) -> list[Ticket]:
-    """One ticket per responsible unit, each with its clock started now."""
-    assert case.id is not None
-    event = state.city.event_types[case.event_type]
-    accept_due, resolve_due = deadlines_for(event, now, state.calendar)
-    tickets = [
-        Ticket(
-            case_id=case.id,
-            unit_id=unit,
-            role=role,
-            status=TicketStatus.dispatched,
-            dispatched_at=now,
-            accept_due=accept_due,
-            resolve_due=resolve_due,
-            updated_at=now,
-        )
-        for unit, role in [(a.lead, TicketRole.lead), *((u, TicketRole.support) for u in a.support)]
-    ]
-    s.add_all(tickets)
-    s.flush()
-    for t in tickets:
-        record(
-            s,
-            "ticket.dispatched",
-            actor_id=actor_id,
-            case_id=case.id,
-            ticket_id=t.id,
-            unit_id=t.unit_id,
-            entity="ticket",
-            from_status="",
-            to_status=TicketStatus.dispatched,
-            at=now,
-            role=t.role.value,
-            accept_due=t.accept_due,
-            resolve_due=t.resolve_due,
-        )
-    return tickets
+    """One ticket per responsible unit: the lead (主办) first, then the supporting (协办)."""
+    units = [(a.lead, TicketRole.lead), *((u, TicketRole.support) for u in a.support)]
+    return [open_ticket(state, s, case, unit, role, now, actor_id) for unit, role in units]
 
 
-def _answer(state: AppState, s: Session, case: Case, report: Report) -> str:
+def _answer(
+    state: AppState, s: Session, case: Case, report: Report, photo_ids: Sequence[str] = ()
+) -> str:
     assert report.id is not None
     tickets = s.execute(select(Ticket).where(col(Ticket.case_id) == case.id)).scalars().all()
-    out = case_out(state, case, tickets, photo_ids=())
+    out = case_out(state, case, tickets, photo_ids=photo_ids)
     return ReportOut(
         **out.model_dump(), report_id=report.id, joined_existing=report.joined_existing
     ).model_dump_json()

@@ -87,18 +87,20 @@ def get_case(state: AppState, principal: Principal, case_id: int) -> CaseDetail:
             )
             for p in photos
         ],
-        timeline=[_entry(principal, ev, name, role) for ev, name, role in events],
+        timeline=[_entry(principal, ev, name, role, case.reporter_id) for ev, name, role in events],
     )
 
 
 def _entry(
-    principal: Principal, ev: Event, username: str | None, role: Role | None
+    principal: Principal, ev: Event, username: str | None, role: Role | None, reporter_id: int
 ) -> TimelineEntry:
+    """Reporters stay anonymous to teams and commanders: in any event they made, and in
+    every report event (a joined report names its own reporter)."""
     assert ev.seq is not None
     hidden = (
         username is not None
-        and ev.type in REPORTER_EVENTS
         and principal.role in REPORTER_HIDDEN_FROM
+        and (ev.type in REPORTER_EVENTS or ev.actor_id == reporter_id)
     )
     role_name = role.value if role is not None else None
     return TimelineEntry(

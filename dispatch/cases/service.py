@@ -14,7 +14,7 @@ from typing import Literal
 from sqlmodel import Session, select
 
 from dispatch.auth.principal import Principal
-from dispatch.cases.intake import dispatch_tickets
+from dispatch.cases.intake import dispatch_tickets, open_ticket
 from dispatch.cases.models import Case
 from dispatch.cases.schemas import CaseOut
 from dispatch.citydata import UNIT_PREFIX, Rule
@@ -22,7 +22,6 @@ from dispatch.db import transaction
 from dispatch.dbtypes import utcnow
 from dispatch.enums import PhotoKind, TicketRole, TicketStatus
 from dispatch.errors import Forbidden, NotFound, Unprocessable
-from dispatch.feed.log import record
 from dispatch.photos.service import attach_photos
 from dispatch.routing.rules import Assignment, RoutingError
 from dispatch.state import AppState
@@ -257,7 +256,7 @@ def reassign(
         )
         if old is not None and old.status not in (TicketStatus.returned, TicketStatus.cancelled):
             _cancel(s, principal, old, now, f"reassigned to {unit_id}")
-        _open_ticket(state, s, case, unit_id, TicketRole(role), now, uid)
+        open_ticket(state, s, case, unit_id, TicketRole(role), now, uid)
         return case_view(state, s, case, now)
 
 
@@ -279,50 +278,6 @@ def _replaced(tickets: list[Ticket], role: str, ticket_id: int | None) -> Ticket
         leads = [t for t in live(tickets) if t.role == TicketRole.lead]
         return leads[-1] if leads else None
     return None
-
-
-def _open_ticket(
-    state: AppState,
-    s: Session,
-    case: Case,
-    unit_id: str,
-    role: TicketRole,
-    now: datetime,
-    actor_id: int,
-) -> Ticket:
-    """One new ticket in any role (``dispatch_tickets`` always makes its first unit lead)."""
-    assert case.id is not None
-    accept_due, resolve_due = deadlines_for(
-        state.city.event_types[case.event_type], now, state.calendar
-    )
-    t = Ticket(
-        case_id=case.id,
-        unit_id=unit_id,
-        role=role,
-        status=TicketStatus.dispatched,
-        dispatched_at=now,
-        accept_due=accept_due,
-        resolve_due=resolve_due,
-        updated_at=now,
-    )
-    s.add(t)
-    s.flush()
-    record(
-        s,
-        "ticket.dispatched",
-        actor_id=actor_id,
-        case_id=case.id,
-        ticket_id=t.id,
-        unit_id=unit_id,
-        entity="ticket",
-        from_status="",
-        to_status=TicketStatus.dispatched,
-        at=now,
-        role=role.value,
-        accept_due=accept_due,
-        resolve_due=resolve_due,
-    )
-    return t
 
 
 def reopen(

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
 
 from dispatch.dbtypes import utcnow
 from dispatch.feed.models import Event
+
+
+def json_default(value: Any) -> str:
+    """Datetimes as ISO 8601 UTC with Z, like every other time the API shows."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
 
 
 def record(
@@ -37,7 +44,7 @@ def record(
         entity=entity,
         from_status=from_status,
         to_status=to_status,
-        data=json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":")),
+        data=json.dumps(data, ensure_ascii=False, default=json_default, separators=(",", ":")),
     )
     session.add(ev)
     return ev

@@ -22,6 +22,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from dispatch.cases.models import Case
 from dispatch.db import transaction
 from dispatch.dbtypes import utcnow
 from dispatch.enums import TicketStatus
@@ -131,6 +132,9 @@ def _escalate_one(session: Session, stage: Stage, c: Candidate, now: datetime) -
     )
     if session.exec(guarded).rowcount != 1:
         return False
+    session.exec(  # readers polling cases with ?since= see the escalation
+        update(Case).where(col(Case.id) == c.case_id).values({col(Case.updated_at): now})
+    )
     record(
         session,
         EVENT,

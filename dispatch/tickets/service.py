@@ -226,7 +226,9 @@ def _act(
         )
         now = utcnow()
         move_row(s, t, move, now, principal.user_id, data, **values(now))
-        if move.target == TicketStatus.resolved:
+        case.updated_at = now  # list readers polling with ?since= see ticket moves too
+        if move.target in (TicketStatus.resolved, TicketStatus.returned):
+            # a returned support ticket may have been the last one the case waited for
             _maybe_await_verification(state, s, case, now, principal.user_id)
         return ticket_view(state, s, t)
 

@@ -247,3 +247,25 @@ def test_self_handled_report_closes_at_once(api: Api) -> None:
     assert case["status"] == "closed"
     assert case["self_handled"] is True
     assert case["units"] == []
+
+
+def test_defaults_sent_or_not_are_the_same_report(api: Api) -> None:
+    key = str(uuid.uuid4())
+    first = api.report(key=key, k=80)
+    again = api.report(key=key, k=80, crs="wgs84", photo_ids=[], self_handled=False)
+    assert again.status_code == 201
+    assert again.json() == first.json()
+
+
+def test_the_answer_lists_the_reports_photos_on_every_path(api: Api) -> None:
+    h = api.auth("worker2")
+    up = api.client.post(
+        "/api/v1/photos", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=h
+    ).json()["id"]
+    first = api.report("worker1", event_type="06042", where="450103902", k=81).json()
+    joined = api.report(
+        "worker2", event_type="06042", where="450103902", k=81, photo_ids=[up]
+    ).json()
+    assert joined["joined_existing"] is True
+    assert joined["id"] == first["id"]
+    assert joined["photo_ids"] == [up]
