@@ -22,7 +22,7 @@ from dispatch.auth.principal import Principal
 from dispatch.cases.models import Case
 from dispatch.enums import Role
 from dispatch.errors import Conflict, Forbidden, InvalidTransition, Unprocessable
-from dispatch.feed.log import record
+from dispatch.feed.log import json_default, record
 from dispatch.feed.models import Event
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.states import TERMINAL_TICKET, Move, check_move
@@ -67,7 +67,7 @@ def stale(s: Session, row: Ticket | Case) -> Conflict:
             "status": row.status.value,
             "version": row.version,
             "changed_by": who,
-            "changed_at": at.isoformat() if at else None,
+            "changed_at": json_default(at) if at else None,
         },
     )
 
