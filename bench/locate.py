@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
-import math
 import os
 import platform
 import statistics
@@ -37,16 +35,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 import shapely
+from locate_grids import nanning_grid, synthetic_grid
+from locate_pg import PostGIS
 
-from geo.build import build_cells, partition
 from geo.grid import Grid
 from geo.index import CellIndex
-from geo.io import write_features
 
 ROOT = Path(__file__).resolve().parents[1]
 NANNING = ROOT / "grid_data" / "nanning"
 CACHE = ROOT / "var" / "bench"
-BENCH_DB = "griddispatch_bench_locate"
 CENTRE = (108.32, 22.82)  # lon, lat of central Nanning
 SEED = 20240601
 RUNS = 3
@@ -101,153 +98,7 @@ def nproc() -> int:
 
 
 # ------------------------------------------------------------------- the grids
-def synthetic_grid(area_km2: float, n_parents: int, cell_m: float = 100.0) -> tuple[Grid, dict]:
-    """A square of ``area_km2`` around Nanning cut into Voronoi parents, then cells.
-
-    Cached under ``var/bench/`` keyed by the parameters; returns the grid and timings.
-    """
-    key = f"synthetic_{int(area_km2)}km2_{n_parents}p_{int(cell_m)}m_s{SEED}_v1"
-    folder = CACHE / key
-    cells_path = folder / "cells.geojson"
-    info: dict[str, Any] = {"cache": str(cells_path.relative_to(ROOT))}
-    if cells_path.exists():
-        info["cached"] = True
-    else:
-        info["cached"] = False
-        lon0, lat0 = CENTRE
-        half_km = math.sqrt(area_km2) / 2
-        hw = half_km / (111.32 * math.cos(math.radians(lat0)))
-        hh = half_km / 110.57
-        square = shapely.box(lon0 - hw, lat0 - hh, lon0 + hw, lat0 + hh)
-        t0 = time.perf_counter()
-        parents = partition(square, n_parents, seed=SEED)
-        # district 450199, street 3 digits, community 3 digits, cell 4 digits
-        named = [(f"450199{i // 10 + 1:03d}{i % 10 + 1:03d}", p) for i, p in enumerate(parents)]
-        cells = build_cells(named, cell_size_m=cell_m, digits=4)
-        info["generate_s"] = time.perf_counter() - t0
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = cells_path.with_suffix(".tmp")
-        write_features(
-            tmp,
-            [c.geometry for c in cells],
-            (
-                {
-                    "code": c.code,
-                    "district": c.parent[:6],
-                    "street": c.parent[:9],
-                    "community": c.parent,
-                }
-                for c in cells
-            ),
-            meta={"name": key},
-        )
-        tmp.replace(cells_path)
-    t0 = time.perf_counter()
-    grid = Grid.load(folder, validate=False)
-    info["load_s"] = time.perf_counter() - t0
-    return grid, info
-
-
-def nanning_grid() -> tuple[Grid, dict]:
-    t0 = time.perf_counter()
-    grid = Grid.load(NANNING, validate=False)
-    return grid, {"load_s": time.perf_counter() - t0, "cached": None}
-
-
 # --------------------------------------------------------------------- PostGIS
-class PostGIS:
-    """A benchmark database with PostGIS; cells are loaded per grid."""
-
-    def __init__(self, admin_dsn: str) -> None:
-        import psycopg
-        from psycopg import sql
-        from psycopg.conninfo import make_conninfo
-
-        self.psycopg = psycopg
-        self.admin = psycopg.connect(admin_dsn, autocommit=True)
-        self.drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(BENCH_DB)
-        )
-        self.admin.execute(self.drop)
-        self.admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-        self.conn = psycopg.connect(make_conninfo(admin_dsn, dbname=BENCH_DB), autocommit=True)
-        self.conn.execute("CREATE EXTENSION postgis")
-        row = self.conn.execute("SELECT postgis_lib_version(), version()").fetchone()
-        assert row is not None
-        self.postgis_version = row[0]
-        self.server_version = row[1].split(",")[0]
-        workers = self.conn.execute("SHOW max_parallel_workers_per_gather").fetchone()
-        self.parallel_workers = workers[0] if workers else "?"
-
-    def close(self) -> None:
-        self.conn.close()
-        self.admin.execute(self.drop)
-        self.admin.close()
-
-    def load_cells(self, table: str, grid: Grid) -> float:
-        """COPY the cells into ``table`` with a GiST index; returns seconds."""
-        t0 = time.perf_counter()
-        wkb = shapely.to_wkb(shapely.set_srid(grid.geoms, 4326), hex=True, include_srid=True)
-        buf = io.StringIO()
-        for code, hexwkb in zip(grid.codes, wkb.tolist(), strict=True):
-            buf.write(f"{code}\t{hexwkb}\n")
-        with self.conn.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
-            cur.execute(
-                f"CREATE TABLE {table} (code text PRIMARY KEY, geom geometry(Geometry, 4326))"
-            )
-            with cur.copy(f"COPY {table} (code, geom) FROM STDIN") as copy:
-                copy.write(buf.getvalue())
-            cur.execute(f"CREATE INDEX {table}_gist ON {table} USING gist (geom)")
-            cur.execute(f"VACUUM ANALYZE {table}")
-        return time.perf_counter() - t0
-
-    def batch(self, table: str, x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
-        """COPY the points (EWKB) into a fresh table and join them to the cells.
-
-        Returns (seconds for encoding + COPY + join + fetch, seconds for join + fetch, rows).
-        """
-        t0 = time.perf_counter()
-        wkb = shapely.to_wkb(
-            shapely.set_srid(shapely.points(x, y), 4326), hex=True, include_srid=True
-        )
-        buf = io.StringIO()
-        for i, hexwkb in enumerate(wkb.tolist()):
-            buf.write(f"{i}\t{hexwkb}\n")
-        with self.conn.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS pts")
-            cur.execute("CREATE UNLOGGED TABLE pts (id integer, geom geometry(Point, 4326))")
-            with cur.copy("COPY pts (id, geom) FROM STDIN") as copy:
-                copy.write(buf.getvalue())
-            cur.execute("ANALYZE pts")
-            t1 = time.perf_counter()
-            cur.execute(
-                f"SELECT p.id, c.code FROM pts p JOIN {table} c ON ST_Contains(c.geom, p.geom)"
-            )
-            rows = cur.fetchall()
-        t2 = time.perf_counter()
-        return t2 - t0, t2 - t1, len(rows)
-
-    def single(self, table: str, xs: list[float], ys: list[float]) -> np.ndarray:
-        """Per-point latency (ns) of a prepared ``ST_Contains`` query, one round trip each."""
-        query = (
-            f"SELECT code FROM {table} "
-            "WHERE ST_Contains(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326))"
-        )
-        out = np.empty(len(xs), dtype=np.int64)
-        pc = time.perf_counter_ns
-        with self.conn.cursor() as cur:
-            for a, b in zip(xs[:50], ys[:50], strict=False):  # warm up, prepare
-                cur.execute(query, (a, b), prepare=True)
-                cur.fetchall()
-            for i, (a, b) in enumerate(zip(xs, ys, strict=True)):
-                t0 = pc()
-                cur.execute(query, (a, b), prepare=True)
-                cur.fetchall()
-                out[i] = pc() - t0
-        return out
-
-
 # ------------------------------------------------------------------- benchmark
 @dataclass
 class Result:

@@ -18,13 +18,8 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, inspect, select, text, update
 from sqlmodel import Session
 
-from dispatch.cases.intake import (
-    Outcome,
-    Prepared,
-    case_number,
-    distance_m,
-    duplicate_candidates,
-)
+from dispatch.cases.duplicates import distance_m, duplicate_candidates
+from dispatch.cases.intake import Outcome, Prepared, case_number
 from dispatch.cases.models import Case, IdempotencyRecord, Report
 from dispatch.cases.views import deadline_light
 from dispatch.enums import CaseStatus, PhotoKind, TicketRole, TicketStatus

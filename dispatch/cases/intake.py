@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
 from dispatch.auth.principal import Principal
+from dispatch.cases.duplicates import duplicate_candidates
 from dispatch.cases.models import Case, IdempotencyRecord, Report
 from dispatch.cases.schemas import ReportIn, ReportOut
 from dispatch.cases.views import case_out
 from dispatch.citydata import EventType
-from dispatch.dbtypes import UTCDateTime, utcnow
+from dispatch.dbtypes import utcnow
 from dispatch.enums import CaseStatus, PhotoKind, Role, TicketRole, TicketStatus
 from dispatch.errors import BadRequest, Forbidden, Unprocessable
 from dispatch.feed.log import record
@@ -152,61 +152,9 @@ def write_one(state: AppState, s: Session, p: Prepared) -> Outcome:
     return Outcome(201, body, False)
 
 
-_OPEN_IN_CELLS = text(
-    "SELECT id, event_type, cell, lon, lat, created_at FROM cases "
-    "WHERE cell IN :cells AND status IN ('reported', 'dispatched') AND created_at >= :since"
-).bindparams(bindparam("cells", expanding=True), bindparam("since", type_=UTCDateTime()))
-
-
-def duplicate_candidates(state: AppState, s: Session, batch: Sequence[Prepared]) -> list[list[int]]:
-    """For each report, the open cases of its type within the radius and window, nearest first.
-
-    One query for the whole batch: the cells within the radius of every point come from
-    the in-memory grid, so the database only scans those cells' open cases (index on cell).
-    """
-    r = state.settings.duplicate_radius_m
-    since = min(p.received_at for p in batch) - timedelta(
-        hours=state.settings.duplicate_window_hours
-    )
-    grid = state.grid
-    near_cells: list[set[str]] = []
-    for p in batch:
-        dlat = r / 110_574.0
-        dlon = r / (111_320.0 * max(math.cos(math.radians(p.loc.lat)), 0.01))
-        box = grid.cells_in_bbox(
-            p.loc.lon - dlon, p.loc.lat - dlat, p.loc.lon + dlon, p.loc.lat + dlat
-        )
-        near_cells.append({grid.codes[i] for i in box} | {p.loc.cell})
-    cells = sorted(set().union(*near_cells))
-    rows = s.connection().execute(_OPEN_IN_CELLS, {"cells": cells, "since": since}).all()
-    out = []
-    window = timedelta(hours=state.settings.duplicate_window_hours)
-    for p, mine in zip(batch, near_cells, strict=True):
-        near = [
-            (distance_m(lon, lat, p.loc.lon, p.loc.lat), cid)
-            for cid, et, cell, lon, lat, created in rows
-            if et == p.event.code and cell in mine and _aware(created) >= p.received_at - window
-        ]
-        out.append([cid for d, cid in sorted(near) if d <= r])
-    return out
-
-
-def _aware(t: datetime | str) -> datetime:
-    """A timestamp read by raw SQL: SQLite gives ISO text, PostgreSQL an aware datetime."""
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t)
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 def _find_duplicate(state: AppState, s: Session, p: Prepared) -> Case | None:
     ids = duplicate_candidates(state, s, [p])[0]
     return s.get(Case, ids[0]) if ids else None
-
-
-def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Metres between nearby points (local equirectangular: exact enough under 1 km)."""
-    k = math.cos(math.radians((lat1 + lat2) / 2))
-    return math.hypot((lon2 - lon1) * 111_320.0 * k, (lat2 - lat1) * 110_574.0)
 
 
 def _report(p: Prepared, case_id: int, joined: bool) -> Report:
