@@ -9,12 +9,12 @@ joins an open case, a key reused by an earlier report.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, bindparam, insert, inspect, select, text, update
 from sqlmodel import Session
 
@@ -156,7 +156,7 @@ def _ev(type_: str, at: datetime, **kw: Any) -> dict[str, Any]:
         "to_status": None,
     }
     row.update(kw)
-    row["data"] = json.dumps(data, ensure_ascii=False, default=json_default, separators=(",", ":"))
+    row["data"] = orjson.dumps(data, default=json_default, option=orjson.OPT_UTC_Z).decode()
     return row
 
 
@@ -365,7 +365,7 @@ def answer_json(
         closed_at=case.get("closed_at"), reject_reason=case.get("reject_reason"),
         photo_ids=photo_ids, report_id=report_id, joined_existing=joined,
     )  # fmt: skip
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=_iso)
+    return orjson.dumps(doc, default=_iso, option=orjson.OPT_UTC_Z).decode()
 
 
 def _iso(v: Any) -> str:
