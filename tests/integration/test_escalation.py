@@ -1,7 +1,8 @@
 """The overdue job escalates each ticket deadline exactly once, even with concurrent workers.
 
 Every test runs on a temporary SQLite file and, marked ``postgis``, on the PostgreSQL test
-database from ``pg_dsn``.
+database from ``pg_dsn``. The schema comes from the migrations (``dispatch.migrate.upgrade``)
+and goes again by downgrading to ``base``.
 """
 
 from __future__ import annotations

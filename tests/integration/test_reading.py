@@ -1,6 +1,7 @@
-"""Reading cases, the catalogue and the grid through the real app (SQLite, demo accounts).
+"""Reading cases, the catalogue and the grid through the real app, on SQLite and on PostGIS.
 
-One module-scoped app holds five cases made through POST /reports:
+The shared ``api`` fixture gives one app per backend for the module (demo accounts). The
+module's ``world`` makes five cases through POST /reports:
 
 * A: worker1, 06014 in 450103901 (worker1's beat) → 450103-cgzf lead, jj + hw support
 * B: worker1, 06010 in 450103901 → 450103-hw only
@@ -11,144 +12,94 @@ One module-scoped app holds five cases made through POST /reports:
 Then, straight in the database: E is closed; B's ticket is past its accept deadline; D's lead
 ticket is accepted and past its resolve deadline; C's lead ticket is accepted, past its accept
 deadline but not its resolve deadline (so not overdue).
+
+Lists are read as the names of these five cases (any other case of the app is left out),
+and counts and pages are taken over the cases updated since the world was made.
 """
 
 from __future__ import annotations
 
-import io
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import shapely
-from fastapi.testclient import TestClient
-from PIL import Image
+from apikit import API, Api
 from sqlalchemy import update
+from sqlmodel import col
 
-import dispatch.app
 from dispatch.cases.models import Case
-from dispatch.config import Settings
 from dispatch.dbtypes import utcnow
 from dispatch.tickets.models import Ticket
 from geo import Grid, from_wgs84
-from geo.grid import haversine_m
-
-API = "/api/v1"
-PASSWORD = "demo-pass-123"
 
 
 @dataclass
 class World:
-    client: TestClient
-    grid: Grid
-    tokens: dict[str, str]
+    api: Api
     ids: dict[str, int]
     points: dict[str, tuple[float, float]]
     photo_id: str
+    since: str  # before the first of the five cases: `since` keeps the page to them
+
+    @property
+    def client(self) -> Any:
+        return self.api.client
+
+    @property
+    def grid(self) -> Grid:
+        grid: Grid = self.api.state.grid
+        return grid
 
     def get(self, user: str, path: str, **params: Any) -> Any:
-        return self.client.get(API + path, params=params, headers=self.auth(user))
-
-    def auth(self, user: str) -> dict[str, str]:
-        if user not in self.tokens:
-            r = self.client.post(f"{API}/auth/token", data={"username": user, "password": PASSWORD})
-            assert r.status_code == 200, r.text
-            self.tokens[user] = r.json()["access_token"]
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
+        return self.api.get(user, path, **params)
 
     def listed(self, user: str, **params: Any) -> set[str]:
+        """Which of the five cases ``user`` sees in GET /cases with these filters."""
         r = self.get(user, "/cases", limit=100, **params)
         assert r.status_code == 200, r.text
         by_id = {v: k for k, v in self.ids.items()}
-        return {by_id[c["id"]] for c in r.json()["items"]}
+        return {by_id[c["id"]] for c in r.json()["items"] if c["id"] in by_id}
 
 
-def _points(grid: Grid, street: str, n: int, taken: list[tuple[float, float]]) -> list[Any]:
-    """n points inside cells of a street, each > 300 m from every other (no duplicate join)."""
-    out = []
-    for i, code in enumerate(grid.codes):
-        if not code.startswith(street):
-            continue
-        p = shapely.point_on_surface(grid.geoms[i])
-        if all(haversine_m(p.x, p.y, x, y) > 300 for x, y in taken):
-            taken.append((p.x, p.y))
-            out.append((p.x, p.y))
-            if len(out) == n:
-                return out
-    raise AssertionError(f"not enough cells in {street}")
-
-
-def _report(w: World, user: str, event: str, point: tuple[float, float], **extra: Any) -> int:
-    body = {"event_type": event, "lon": point[0], "lat": point[1], "description": "test", **extra}
-    headers = {**w.auth(user), "Idempotency-Key": str(uuid.uuid4())}
-    r = w.client.post(f"{API}/reports", json=body, headers=headers)
+def _report(api: Api, user: str, event: str, point: tuple[float, float], **extra: Any) -> int:
+    r = api.report(user, event_type=event, lon=point[0], lat=point[1], description="test", **extra)
     assert r.status_code == 201, r.text
     assert not r.json()["joined_existing"]
     return int(r.json()["id"])
 
 
-def _jpeg() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 24), (200, 40, 40)).save(buf, "JPEG")
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    tmp: Path = tmp_path_factory.mktemp("reading")
-    settings = Settings(
-        database_url=f"sqlite:///{tmp}/t.sqlite",
-        photo_dir=tmp / "photos",
-        demo_password=PASSWORD,
-        escalation_interval_s=3600,
-    )
-    app = dispatch.app.create_app(settings)
-    if not any(getattr(r, "path", None) == f"{API}/cases/{{case_id}}" for r in app.routes):
-        from dispatch.cases.read_router import router  # until app.py includes it
-
-        app.include_router(router)
-    with TestClient(app) as client:
-        grid: Grid = client.app.state.gd.grid  # type: ignore[attr-defined]
-        w = World(client, grid, {}, {}, {}, "")
-        taken: list[tuple[float, float]] = []
-        a, b = _points(grid, "450103901", 2, taken)
-        c, e = _points(grid, "450102901", 2, taken)
-        (d,) = _points(grid, "450103902", 1, taken)
-        w.points = {"A": a, "B": b, "C": c, "D": d, "E": e}
-        r = client.post(
-            f"{API}/photos",
-            files={"file": ("a.jpg", _jpeg(), "image/jpeg")},
-            headers=w.auth("worker1"),
-        )
-        assert r.status_code == 201, r.text
-        w.photo_id = r.json()["id"]
-        w.ids["A"] = _report(w, "worker1", "06014", a, photo_ids=[w.photo_id])
-        w.ids["B"] = _report(w, "worker1", "06010", b)
-        w.ids["C"] = _report(w, "worker3", "06014", c)
-        w.ids["D"] = _report(w, "dispatcher", "06014", d)
-        w.ids["E"] = _report(w, "worker1", "06010", e)
-        _age(client.app.state.gd.db.engine, w.ids)  # type: ignore[attr-defined]
-        yield w
+def world(api: Api) -> World:
+    since = utcnow().isoformat()
+    # each point > 300 m from every other (no duplicate join)
+    a, b = api.free_point("450103901", 300), api.free_point("450103901", 300)
+    c, e = api.free_point("450102901", 300), api.free_point("450102901", 300)
+    d = api.free_point("450103902", 300)
+    w = World(api, {}, {"A": a, "B": b, "C": c, "D": d, "E": e}, api.photo("worker1"), since)
+    w.ids["A"] = _report(api, "worker1", "06014", a, photo_ids=[w.photo_id])
+    w.ids["B"] = _report(api, "worker1", "06010", b)
+    w.ids["C"] = _report(api, "worker3", "06014", c)
+    w.ids["D"] = _report(api, "dispatcher", "06014", d)
+    w.ids["E"] = _report(api, "worker1", "06010", e)
+    _age(api.state.db.engine, w.ids)
+    return w
 
 
 def _age(engine: Any, ids: dict[str, int]) -> None:
     past, future = utcnow() - timedelta(hours=1), utcnow() + timedelta(days=3)
-    lead = (Ticket.role == "lead",)
+    lead = (col(Ticket.role) == "lead",)
     with engine.begin() as conn:
-        conn.execute(update(Case).where(Case.id == ids["E"]).values(status="closed"))
-        conn.execute(update(Ticket).where(Ticket.case_id == ids["B"]).values(accept_due=past))
+        conn.execute(update(Case).where(col(Case.id) == ids["E"]).values(status="closed"))
+        conn.execute(update(Ticket).where(col(Ticket.case_id) == ids["B"]).values(accept_due=past))
         conn.execute(
             update(Ticket)
-            .where(Ticket.case_id == ids["D"], *lead)
+            .where(col(Ticket.case_id) == ids["D"], *lead)
             .values(status="accepted", accept_due=past, resolve_due=past)
         )
         conn.execute(
             update(Ticket)
-            .where(Ticket.case_id == ids["C"], *lead)
+            .where(col(Ticket.case_id) == ids["C"], *lead)
             .values(status="accepted", accept_due=past, resolve_due=future)
         )
 
@@ -176,7 +127,7 @@ def test_team_sees_cases_with_its_units_ticket(world: World) -> None:
 
 
 def test_commander_sees_all_newest_first(world: World) -> None:
-    r = world.get("commander", "/cases")
+    r = world.get("commander", "/cases", since=world.since)  # the five, not older cases
     body = r.json()
     assert body["total"] == 5
     assert [c["id"] for c in body["items"]] == sorted(world.ids.values(), reverse=True)
@@ -225,9 +176,10 @@ def test_overdue(world: World) -> None:
 
 
 def test_paging(world: World) -> None:
-    first = world.get("commander", "/cases", limit=2).json()
+    # paged over the five cases (those updated since the world began)
+    first = world.get("commander", "/cases", limit=2, since=world.since).json()
     assert (first["total"], first["limit"], first["offset"], len(first["items"])) == (5, 2, 0, 2)
-    last = world.get("commander", "/cases", limit=2, offset=4).json()
+    last = world.get("commander", "/cases", limit=2, offset=4, since=world.since).json()
     assert len(last["items"]) == 1
     assert last["total"] == 5
     assert last["items"][0]["id"] == min(world.ids.values())

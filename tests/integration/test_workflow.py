@@ -47,13 +47,13 @@ def resolve(w: Api, unit: str, ticket_id: int) -> Any:
     return w.ok(f"team-{unit}", f"/tickets/{ticket_id}/resolve", body)
 
 
-def events(w: Api, case_id: int) -> list[Event]:
+def events_of(w: Api, case_id: int) -> list[Event]:
     with Session(w.state.db.engine) as s:
         query = select(Event).where(Event.case_id == case_id).order_by(col(Event.seq))
         return list(s.exec(query).all())
 
 
-def tickets(w: Api, case_id: int) -> list[Ticket]:
+def tickets_of(w: Api, case_id: int) -> list[Ticket]:
     with Session(w.state.db.engine) as s:
         query = select(Ticket).where(Ticket.case_id == case_id).order_by(col(Ticket.id))
         return list(s.exec(query).all())
@@ -73,7 +73,7 @@ def error(r: Any, status: int, code: str | None = None) -> dict[str, Any]:
     return dict(body["error"])
 
 
-def work(w: World, case: Any, unit: str) -> Any:
+def work(w: Api, case: Any, unit: str) -> Any:
     """The unit's team accepts (with its version), starts and resolves with an after-photo."""
     t = units(case)[unit]
     team = f"team-{unit}"
@@ -81,10 +81,10 @@ def work(w: World, case: Any, unit: str) -> Any:
     assert (out["status"], out["version"]) == ("accepted", t["version"] + 1)
     out = w.ok(team, f"/tickets/{t['ticket_id']}/start", {"version": out["version"]})
     assert out["status"] == "in_progress"
-    return w.resolve(unit, t["ticket_id"])
+    return resolve(w, unit, t["ticket_id"])
 
 
-def finish(w: World, case: Any) -> Any:
+def finish(w: Api, case: Any) -> Any:
     """Every live ticket worked, lead first; the case must wait for the last one."""
     order = [LEAD, *sorted(u for u in units(case) if u != LEAD)]
     live = [u for u in order if units(case)[u]["status"] not in ("returned", "cancelled")]
@@ -96,9 +96,9 @@ def finish(w: World, case: Any) -> Any:
     return out["case"]
 
 
-def test_joint_case_lifecycle(world: World) -> None:
-    w = world
-    case = w.report()
+def test_joint_case_lifecycle(api: Api) -> None:
+    w = api
+    case = report(w)
     assert case["status"] == "dispatched"
     by_unit = units(case)
     assert by_unit[LEAD]["role"] == "lead"
@@ -117,7 +117,7 @@ def test_joint_case_lifecycle(world: World) -> None:
     assert closed["status"] == "closed"
     assert closed["closed_at"]
 
-    events = w.events(case["id"])
+    events = events_of(w, case["id"])
     assert all(e.entity and e.to_status for e in events)  # every event is a state change
     seq = [(e.type, e.ticket_id) for e in events]
     assert [e.type for e in events[:2]] == ["case.reported", "case.dispatched"]
@@ -141,9 +141,9 @@ def test_joint_case_lifecycle(world: World) -> None:
     assert {u["status"] for u in reopened["units"] if u["ticket_id"] in old} == {"cancelled"}
 
 
-def test_return_and_reassign(world: World) -> None:
-    w = world
-    case = w.report()
+def test_return_and_reassign(api: Api) -> None:
+    w = api
+    case = report(w)
     jj = units(case)[JJ]["ticket_id"]
     error(w.post(f"team-{JJ}", f"/tickets/{jj}/return", {"reason": "  "}), 422, "reason_required")
     out = w.ok(f"team-{JJ}", f"/tickets/{jj}/return", {"reason": "非交警职责"})
@@ -164,48 +164,49 @@ def test_return_and_reassign(world: World) -> None:
     closed = finish(w, case)
     resolved = {u["unit_id"] for u in closed["units"] if u["status"] == "resolved"}
     assert resolved == {LEAD, HW, "450103-ga"}
-    events = w.events(case["id"])
+    events = events_of(w, case["id"])
     ret = next(e for e in events if e.type == "ticket.returned")
     assert json.loads(ret.data)["reason"] == "非交警职责"
     assert any(e.type == "case.reassigned" for e in events)
 
 
-def test_rework_then_pass(world: World) -> None:
-    w = world
-    case = finish(w, w.report())
+def test_rework_then_pass(api: Api) -> None:
+    w = api
+    case = finish(w, report(w))
     path = f"/cases/{case['id']}/verify"
     error(w.post("worker1", path, {"passed": False, "note": ""}), 422, "note_required")
     back = w.ok("worker1", path, {"passed": False, "note": "路面仍有泥浆"})
     assert back["status"] == "dispatched"
     assert back["rework_count"] == 1
     assert {u["status"] for u in back["units"]} == {"in_progress"}
-    assert {t.rework_count for t in w.tickets(case["id"])} == {1}
-    types = [e.type for e in w.events(case["id"])]
+    assert {t.rework_count for t in tickets_of(w, case["id"])} == {1}
+    types = [e.type for e in events_of(w, case["id"])]
     assert types.count("case.reworked") == 1
     assert types.count("ticket.reworked") == len(case["units"])
 
     last = len(back["units"]) - 1
     for i, u in enumerate(back["units"]):
-        out = w.resolve(u["unit_id"], u["ticket_id"])
+        out = resolve(w, u["unit_id"], u["ticket_id"])
         assert out["case"]["status"] == ("verifying" if i == last else "dispatched")
     closed = w.ok("worker1", path, {"passed": True})
     assert (closed["status"], closed["rework_count"]) == ("closed", 1)
 
 
-def test_reject_and_manual_dispatch(world: World) -> None:
-    w = world
-    case = w.report()
+def test_reject_and_manual_dispatch(api: Api) -> None:
+    w = api
+    case = report(w)
     path = f"/cases/{case['id']}/reject"
     error(w.post("dispatcher", path, {"reason": ""}), 422, "reason_required")
     rejected = w.ok("dispatcher", path, {"reason": "重复上报"})
     assert rejected["status"] == "rejected"
     assert {u["status"] for u in rejected["units"]} == {"cancelled"}
-    assert [e.type for e in w.events(case["id"])].count("ticket.cancelled") == len(case["units"])
+    cancelled = [e.type for e in events_of(w, case["id"])].count("ticket.cancelled")
+    assert cancelled == len(case["units"])
     error(w.post("dispatcher", path, {"reason": "again"}), 409, "invalid_transition")
 
     w.state.settings.auto_dispatch = False  # routing by hand: reports wait as `reported`
     try:
-        reported = [w.report() for _ in range(3)]
+        reported = [report(w) for _ in range(3)]
     finally:
         w.state.settings.auto_dispatch = True
     assert {c["status"] for c in reported} == {"reported"}
@@ -220,30 +221,47 @@ def test_reject_and_manual_dispatch(world: World) -> None:
     error(w.post("worker1", f"/cases/{reported[2]['id']}/dispatch", {}), 403, "forbidden")
 
 
-def test_accept_race_names_the_winner(world: World) -> None:
-    w = world
-    with Session(w.state.db.engine) as s:  # a second member of the lead unit's team
-        first = s.exec(select(User).where(User.username == f"team-{LEAD}")).one()
-        b = User(username=f"team-{LEAD}-b", password_hash=first.password_hash, role=Role.team)
-        b.unit_id, b.team_id = LEAD, f"{LEAD}-2"
-        s.add(b)
-        s.commit()
-    users = [f"team-{LEAD}", f"team-{LEAD}-b"]
+def second_member(w: Api) -> str:
+    """A second member of the lead unit's team (on team 2), made once per app."""
+    name = f"team-{LEAD}-b"
+    with Session(w.state.db.engine) as s:
+        if s.exec(select(User).where(User.username == name)).first() is None:
+            first = s.exec(select(User).where(User.username == f"team-{LEAD}")).one()
+            b = User(username=name, password_hash=first.password_hash, role=Role.team)
+            b.unit_id, b.team_id = LEAD, f"{LEAD}-2"
+            s.add(b)
+            s.commit()
+    return name
+
+
+def test_accept_race_names_the_winner(api: Api) -> None:
+    """Two members accept at once: on SQLite BEGIN IMMEDIATE orders them, on PostgreSQL the
+    two transactions really race and the guarded UPDATE picks the winner."""
+    w = api
+    users = [f"team-{LEAD}", second_member(w)]
     for u in users:
         w.auth(u)
-    t = units(w.report())[LEAD]
+    case = report(w)
+    t = units(case)[LEAD]
     barrier = threading.Barrier(2)
     results: dict[str, Any] = {}
+    failures: list[BaseException] = []
 
     def go(user: str) -> None:
-        barrier.wait()
-        results[user] = w.post(user, f"/tickets/{t['ticket_id']}/accept", {"version": t["version"]})
+        try:
+            barrier.wait(timeout=30)
+            path = f"/tickets/{t['ticket_id']}/accept"
+            results[user] = w.post(user, path, {"version": t["version"]})
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
 
     threads = [threading.Thread(target=go, args=(u,)) for u in users]
     for th in threads:
         th.start()
     for th in threads:
-        th.join()
+        th.join(timeout=60)
+    assert not any(th.is_alive() for th in threads)
+    assert failures == []
     assert sorted(r.status_code for r in results.values()) == [200, 409]
     winner = next(u for u, r in results.items() if r.status_code == 200)
     loser = error(next(r for r in results.values() if r.status_code == 409), 409, "conflict")
@@ -252,11 +270,13 @@ def test_accept_race_names_the_winner(world: World) -> None:
     assert (loser["details"]["status"], loser["details"]["version"]) == ("accepted", 2)
     team = f"{LEAD}-2" if winner.endswith("-b") else f"{LEAD}-1"
     assert results[winner].json()["team_id"] == team
+    accepted = [e for e in events_of(w, case["id"]) if e.type == "ticket.accepted"]
+    assert len(accepted) == 1  # the loser wrote nothing
 
 
-def test_refusals(world: World) -> None:
-    w = world
-    case = w.report()
+def test_refusals(api: Api) -> None:
+    w = api
+    case = report(w)
     t = units(case)[LEAD]["ticket_id"]
     lead = f"team-{LEAD}"
     # wrong state
@@ -287,10 +307,10 @@ def test_refusals(world: World) -> None:
     error(w.post("worker1", f"/cases/{case['id']}/verify", {"passed": True}), 409)
 
 
-def test_guarded_write_loses_to_a_concurrent_change(world: World) -> None:
+def test_guarded_write_loses_to_a_concurrent_change(api: Api) -> None:
     """A row changed after it was read (as on PostgreSQL): zero rows, 409 naming the winner."""
-    w = world
-    t = units(w.report())[LEAD]
+    w = api
+    t = units(report(w))[LEAD]
     w.ok(f"team-{LEAD}", f"/tickets/{t['ticket_id']}/accept")
     with Session(w.state.db.engine) as s, s.begin():
         row = s.get_one(Ticket, t["ticket_id"])
@@ -304,11 +324,11 @@ def test_guarded_write_loses_to_a_concurrent_change(world: World) -> None:
     assert w.get(f"team-{LEAD}", f"/tickets/{t['ticket_id']}").json()["status"] == "accepted"
 
 
-def test_resolver_may_not_verify(world: World) -> None:
+def test_resolver_may_not_verify(api: Api) -> None:
     """The service refuses a checker who resolved one of the case's tickets (核查 ≠ 处置)."""
-    w = world
-    case = finish(w, w.report())
-    resolver = next(t.resolved_by for t in w.tickets(case["id"]) if t.unit_id == HW)
+    w = api
+    case = finish(w, report(w))
+    resolver = next(t.resolved_by for t in tickets_of(w, case["id"]) if t.unit_id == HW)
     assert resolver is not None
     as_worker = Principal(user_id=resolver, username="x", role=Role.worker, area_prefix="450103")
     with pytest.raises(Forbidden) as exc:
@@ -317,14 +337,18 @@ def test_resolver_may_not_verify(world: World) -> None:
     assert w.get("dispatcher", f"/cases/{case['id']}").json()["status"] == "verifying"
 
 
-def test_inbox_paging(world: World) -> None:
-    w = world
+def test_inbox_paging(api: Api) -> None:
+    w = api
+    mine = [units(report(w))[LEAD]["ticket_id"] for _ in range(3)]
     page = w.get(f"team-{LEAD}", "/tickets", limit=2).json()
     assert page["limit"] == 2
     assert len(page["items"]) <= 2
     assert page["total"] >= len(page["items"])
+    assert len(page["items"]) == 2
+    assert page["total"] >= len(mine)
     big = w.get("dispatcher", "/tickets", limit=10_000, unit=LEAD).json()
     assert big["limit"] == w.state.settings.max_page_size
     stamps = [t["dispatched_at"] for t in big["items"]]
     assert stamps == sorted(stamps, reverse=True)
     assert {t["unit_id"] for t in big["items"]} == {LEAD}
+    assert set(mine) <= {t["ticket_id"] for t in big["items"]}  # the newest are on page 1
