@@ -1,13 +1,38 @@
-"""Column helpers shared by the domain models."""
+"""Column helpers shared by the domain models, and the input types the columns can hold."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy import DateTime, Enum, TypeDecorator
 from sqlmodel import Field
+
+#: ids are positive ``integer`` (int4) columns on PostgreSQL; an id or page offset past this
+#: in a request is refused (422) instead of overflowing the database driver (a 500)
+DB_INT_MAX = 2**31 - 1
+
+
+def _no_nul(v: str) -> str:
+    if "\x00" in v:
+        raise ValueError("NUL characters are not allowed")
+    return v
+
+
+def _utc_representable(v: datetime) -> datetime:
+    try:
+        v.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range once converted to UTC") from None
+    return v
+
+
+#: request text that reaches the database: PostgreSQL text cannot hold NUL characters
+DbStr = Annotated[str, AfterValidator(_no_nul)]
+#: a request time that UTCDateTime can store (0001-01-01T00:00+01:00 has no UTC form)
+DbDatetime = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
 
 
 def utcnow() -> datetime:

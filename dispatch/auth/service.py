@@ -63,8 +63,11 @@ class AuthService:
 
     def login(self, username: str, password: str) -> tuple[str, Principal, int]:
         """A new token for valid credentials; the same error whether user or password is wrong."""
-        with Session(self.read_engine) as s:
-            user = s.execute(select(User).where(col(User.username) == username)).scalars().first()
+        user = None
+        if "\x00" not in username:  # no user has one, and PostgreSQL refuses it in a query
+            with Session(self.read_engine) as s:
+                query = select(User).where(col(User.username) == username)
+                user = s.execute(query).scalars().first()
         # verify against a dummy hash for unknown users, so timing does not reveal them
         ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
         if not (user and ok and user.active):

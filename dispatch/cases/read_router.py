@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from dispatch.cases.queries import get_case, list_cases
 from dispatch.cases.schemas_read import DEFAULT_PAGE_SIZE, CaseDetail, CaseListParams, CasePage
+from dispatch.dbtypes import DB_INT_MAX
 from dispatch.deps import PrincipalDep, StateDep
 from dispatch.enums import CaseStatus
 
@@ -33,7 +34,7 @@ def case_filters(
     limit: Annotated[int, Query(ge=1, description="at most settings.max_page_size")] = (
         DEFAULT_PAGE_SIZE
     ),
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> CaseListParams:
     raw = {
         "status": status,
@@ -67,6 +68,8 @@ def cases(
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail, responses={404: {}})
-def case(state: StateDep, principal: PrincipalDep, case_id: int) -> CaseDetail:
+def case(
+    state: StateDep, principal: PrincipalDep, case_id: Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+) -> CaseDetail:
     """One case with its tickets, photos and timeline; 404 when absent or not visible."""
     return get_case(state, principal, case_id)

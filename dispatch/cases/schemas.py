@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dispatch.dbtypes import DbDatetime, DbStr
 from geo import CRS_NAMES, normalize_crs
 from geo.errors import UnknownCRSError
 
@@ -20,14 +21,14 @@ class ReportIn(BaseModel):
     lat: float = Field(ge=-90, le=90, examples=[22.8165])
     crs: str = Field(default="wgs84", description=f"one of {', '.join(CRS_NAMES)}")
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, description="GPS radius")
-    captured_at: AwareDatetime | None = Field(
+    captured_at: DbDatetime | None = Field(
         default=None, description="when the phone took the report (kept apart from receipt)"
     )
-    description: str = Field(default="", max_length=2000)
-    photo_ids: list[str] = Field(default_factory=list, max_length=9)
+    description: DbStr = Field(default="", max_length=2000)
+    photo_ids: list[DbStr] = Field(default_factory=list, max_length=9)
     #: 自处理: the worker fixed a minor issue on the spot; needs before and after photos
     self_handled: bool = False
-    after_photo_ids: list[str] = Field(default_factory=list, max_length=9)
+    after_photo_ids: list[DbStr] = Field(default_factory=list, max_length=9)
 
     @field_validator("crs")
     @classmethod

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -16,6 +15,7 @@ from pydantic import (
 
 from dispatch.cases.schemas import CaseOut
 from dispatch.catalogue.views import BBox, parse_bbox
+from dispatch.dbtypes import DB_INT_MAX, DbDatetime, DbStr
 from dispatch.enums import CaseStatus
 
 DEFAULT_PAGE_SIZE = 50
@@ -62,14 +62,14 @@ class CaseListParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: CaseStatus | None = None
-    unit: str | None = Field(default=None, min_length=1, max_length=48)
+    unit: DbStr | None = Field(default=None, min_length=1, max_length=48)
     area: str | None = Field(default=None, pattern=r"^[0-9]{1,32}$")
-    event_type: str | None = Field(default=None, min_length=1, max_length=16)
+    event_type: DbStr | None = Field(default=None, min_length=1, max_length=16)
     bbox: BBox | None = None
     overdue: bool | None = None
-    since: AwareDatetime | None = None
+    since: DbDatetime | None = None
     limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=DB_INT_MAX)
 
     @field_validator("bbox", mode="before")
     @classmethod

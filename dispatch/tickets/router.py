@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatch.cases import service as cases
 from dispatch.cases.schemas import CaseOut
+from dispatch.dbtypes import DB_INT_MAX, DbStr
 from dispatch.deps import PrincipalDep, StateDep
 from dispatch.enums import TicketStatus
 from dispatch.tickets import service as tickets
@@ -31,6 +32,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+TicketId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+CaseId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,27 +47,27 @@ class VersionIn(_In):
 
 
 class ResolveIn(_In):
-    note: str = Field(max_length=2000)
-    photo_ids: list[str] = Field(max_length=9, description="after-photos (≥ 1) you uploaded")
+    note: DbStr = Field(max_length=2000)
+    photo_ids: list[DbStr] = Field(max_length=9, description="after-photos (≥ 1) you uploaded")
 
 
 class ReasonIn(_In):
-    reason: str = Field(max_length=2000)
+    reason: DbStr = Field(max_length=2000)
 
 
 class VerifyIn(_In):
     passed: bool
-    note: str = Field(default="", max_length=2000, description="required when not passed")
-    photo_ids: list[str] = Field(default_factory=list, max_length=9)
+    note: DbStr = Field(default="", max_length=2000, description="required when not passed")
+    photo_ids: list[DbStr] = Field(default_factory=list, max_length=9)
 
 
 class DispatchIn(_In):
-    lead_unit: str | None = Field(default=None, description="omit to route by the rules")
-    support_units: list[str] = Field(default_factory=list, max_length=20)
+    lead_unit: DbStr | None = Field(default=None, description="omit to route by the rules")
+    support_units: list[DbStr] = Field(default_factory=list, max_length=20)
 
 
 class ReassignIn(_In):
-    unit_id: str
+    unit_id: DbStr
     role: Literal["lead", "support"] = "lead"
     replace_ticket_id: int | None = Field(
         default=None, description="the ticket this one replaces (default: the live lead)"
@@ -80,9 +85,9 @@ def list_tickets(
     state: StateDep,
     principal: PrincipalDep,
     status: TicketStatus | None = None,
-    unit: Annotated[str | None, Query(description="dispatchers: one unit's tickets")] = None,
+    unit: Annotated[DbStr | None, Query(description="dispatchers: one unit's tickets")] = None,
     limit: Annotated[int, Query(ge=1, description="capped at settings.max_page_size")] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> TicketPage:
     """A team's inbox: its unit's live tickets (or those in ``status``), newest first."""
     return tickets.list_tickets(
@@ -91,13 +96,13 @@ def list_tickets(
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, responses={404: ERRORS[404]})
-def get_ticket(state: StateDep, principal: PrincipalDep, ticket_id: int) -> TicketOut:
+def get_ticket(state: StateDep, principal: PrincipalDep, ticket_id: TicketId) -> TicketOut:
     return tickets.get_ticket(state, principal, ticket_id=ticket_id)
 
 
 @router.post("/tickets/{ticket_id}/accept", response_model=TicketOut, responses=ERRORS)
 def accept(
-    state: StateDep, principal: PrincipalDep, ticket_id: int, body: EmptyBody = None
+    state: StateDep, principal: PrincipalDep, ticket_id: TicketId, body: EmptyBody = None
 ) -> TicketOut:
     """签收: the caller's team takes the ticket."""
     version = body.version if body else None
@@ -106,7 +111,7 @@ def accept(
 
 @router.post("/tickets/{ticket_id}/start", response_model=TicketOut, responses=ERRORS)
 def start(
-    state: StateDep, principal: PrincipalDep, ticket_id: int, body: EmptyBody = None
+    state: StateDep, principal: PrincipalDep, ticket_id: TicketId, body: EmptyBody = None
 ) -> TicketOut:
     """到场: the team is on site."""
     version = body.version if body else None
@@ -114,7 +119,9 @@ def start(
 
 
 @router.post("/tickets/{ticket_id}/resolve", response_model=TicketOut, responses=ERRORS)
-def resolve(state: StateDep, principal: PrincipalDep, ticket_id: int, body: ResolveIn) -> TicketOut:
+def resolve(
+    state: StateDep, principal: PrincipalDep, ticket_id: TicketId, body: ResolveIn
+) -> TicketOut:
     """处置完毕 with a note and after-photos; the last live ticket sends the case to 核查."""
     return tickets.resolve(
         state,
@@ -128,7 +135,7 @@ def resolve(state: StateDep, principal: PrincipalDep, ticket_id: int, body: Reso
 
 @router.post("/tickets/{ticket_id}/return", response_model=TicketOut, responses=ERRORS)
 def return_ticket(
-    state: StateDep, principal: PrincipalDep, ticket_id: int, body: ReasonIn
+    state: StateDep, principal: PrincipalDep, ticket_id: TicketId, body: ReasonIn
 ) -> TicketOut:
     """回退: not this unit's work; the dispatcher re-routes it."""
     return tickets.return_ticket(
@@ -140,7 +147,7 @@ def return_ticket(
 
 
 @router.post("/cases/{case_id}/verify", response_model=CaseOut, responses=ERRORS)
-def verify(state: StateDep, principal: PrincipalDep, case_id: int, body: VerifyIn) -> CaseOut:
+def verify(state: StateDep, principal: PrincipalDep, case_id: CaseId, body: VerifyIn) -> CaseOut:
     """核查 by a grid worker who resolved none of its tickets: pass → 结案, fail → 返工."""
     return cases.verify(
         state,
@@ -154,13 +161,15 @@ def verify(state: StateDep, principal: PrincipalDep, case_id: int, body: VerifyI
 
 
 @router.post("/cases/{case_id}/reject", response_model=CaseOut, responses=ERRORS)
-def reject(state: StateDep, principal: PrincipalDep, case_id: int, body: ReasonIn) -> CaseOut:
+def reject(state: StateDep, principal: PrincipalDep, case_id: CaseId, body: ReasonIn) -> CaseOut:
     """不予立案/作废: the case ends and its live tickets are cancelled."""
     return cases.reject(state, principal, case_id=case_id, reason=body.reason, version=body.version)
 
 
 @router.post("/cases/{case_id}/dispatch", response_model=CaseOut, responses=ERRORS)
-def dispatch(state: StateDep, principal: PrincipalDep, case_id: int, body: DispatchIn) -> CaseOut:
+def dispatch(
+    state: StateDep, principal: PrincipalDep, case_id: CaseId, body: DispatchIn
+) -> CaseOut:
     """立案+派遣 of a reported case, by the rules or to the units named."""
     return cases.dispatch_case(
         state,
@@ -173,7 +182,9 @@ def dispatch(state: StateDep, principal: PrincipalDep, case_id: int, body: Dispa
 
 
 @router.post("/cases/{case_id}/reassign", response_model=CaseOut, responses=ERRORS)
-def reassign(state: StateDep, principal: PrincipalDep, case_id: int, body: ReassignIn) -> CaseOut:
+def reassign(
+    state: StateDep, principal: PrincipalDep, case_id: CaseId, body: ReassignIn
+) -> CaseOut:
     """改派: a new ticket for another unit, replacing a returned or wrongly sent one."""
     return cases.reassign(
         state,
@@ -187,6 +198,6 @@ def reassign(state: StateDep, principal: PrincipalDep, case_id: int, body: Reass
 
 
 @router.post("/cases/{case_id}/reopen", response_model=CaseOut, responses=ERRORS)
-def reopen(state: StateDep, principal: PrincipalDep, case_id: int, body: ReasonIn) -> CaseOut:
+def reopen(state: StateDep, principal: PrincipalDep, case_id: CaseId, body: ReasonIn) -> CaseOut:
     """重办: a closed or verifying case goes back to its last units."""
     return cases.reopen(state, principal, case_id=case_id, reason=body.reason, version=body.version)
