@@ -18,26 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seed import UNIT, seed_case
 from sqlalchemy import update
 from sqlalchemy.engine import URL, Engine
 from sqlmodel import Session, col, select
 
-from dispatch.auth.models import User
-from dispatch.cases.models import Case
-from dispatch.catalogue.models import Cell, EventType
 from dispatch.db import make_engine, transaction
-from dispatch.enums import CaseStatus, Role, TicketRole, TicketStatus
+from dispatch.enums import TicketRole, TicketStatus
 from dispatch.feed.models import Event
 from dispatch.migrate import downgrade, upgrade
 from dispatch.tickets import escalation
 from dispatch.tickets.escalation import STAGES, Candidate, escalate_overdue, escalation_loop
 from dispatch.tickets.models import Ticket
-from dispatch.units.models import Unit
 
 NOW = datetime(2026, 3, 16, 4, 0, tzinfo=UTC)  # Monday 12:00 in Nanning
 PAST = NOW - timedelta(hours=3)
 FUTURE = NOW + timedelta(hours=3)
-UNIT = "NN-CG-450103"
 
 
 # --- schema and data ---------------------------------------------------------------------
@@ -96,70 +92,6 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
-
-
-def seed_case(engine: Engine) -> int:
-    """The rows a ticket needs: event type, unit, reporter, cell and case. Returns the case id."""
-    with transaction(engine) as s:
-        s.add(
-            EventType(
-                code="06010",
-                standard="GB/T 47678.5-2026",
-                class_code="06",
-                class_zh="市容环境",
-                class_en="City appearance",
-                name_zh="暴露垃圾",
-                name_en="Exposed garbage",
-                accept_limit=1,
-                resolve_limit=4,
-                verify_limit=1,
-                limit_unit="work_hours",
-            )
-        )
-        s.add(
-            Unit(
-                id=UNIT,
-                kind="chengguan",
-                area_code="450103",
-                name_zh="青秀区城管",
-                name_en="Qingxiu chengguan",
-            )
-        )
-        s.add(
-            Cell(
-                code="45010300100101",
-                community="450103001001",
-                street="450103001",
-                district="450103",
-                grid_version="test",
-                lon=108.3,
-                lat=22.8,
-            )
-        )
-        reporter = User(username="worker1", password_hash="x", role=Role.worker)
-        s.add(reporter)
-        s.flush()
-        assert reporter.id is not None
-        case = Case(
-            case_no="NN2026031600001",
-            event_type="06010",
-            status=CaseStatus.dispatched,
-            lon=108.3,
-            lat=22.8,
-            input_lon=108.3,
-            input_lat=22.8,
-            cell="45010300100101",
-            community="450103001001",
-            street="450103001",
-            district="450103",
-            grid_version="test",
-            reporter_id=reporter.id,
-            captured_at=NOW - timedelta(days=1),
-        )
-        s.add(case)
-        s.flush()
-        assert case.id is not None
-        return case.id
 
 
 def add_ticket(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from seed import seed_case
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from dispatch.db import Database, normalize_url, transaction
-from dispatch.dbtypes import utcnow
-from dispatch.enums import CaseStatus, Role
+from dispatch.enums import CaseStatus
 from dispatch.feed.log import record
 from dispatch.migrate import (
     MIGRATIONS_DIR,
@@ -42,7 +41,6 @@ from dispatch.migrate import (
     upgrade,
 )
 from dispatch.migrations.extra import POSTGIS_ONLY, build_metadata, include_object
-from dispatch.models import Case, Cell, EventType, User
 from dispatch.tickets.states import TRANSITIONS
 
 #: tables allowed to survive ``downgrade base``: Alembic's own and PostGIS's
@@ -310,56 +308,7 @@ def test_postgis_geometry_columns_and_case_trigger(pg_url: str) -> None:
         assert set(indexes) == {"idx_cell_geom", "idx_cases_geom"}
         assert all("USING gist" in d for d in indexes.values())
 
-        with transaction(db.engine) as session:
-            session.add(
-                EventType(
-                    code="0101",
-                    standard="GB/T 47678.5",
-                    class_code="01",
-                    class_zh="市容环境",
-                    class_en="City appearance",
-                    name_zh="暴露垃圾",
-                    name_en="Exposed garbage",
-                    accept_limit=1,
-                    resolve_limit=4,
-                    verify_limit=1,
-                    limit_unit="hour",
-                )
-            )
-            session.add(
-                Cell(
-                    code="450103001001",
-                    community="450103001",
-                    street="450103",
-                    district="4501",
-                    grid_version="test",
-                    lon=108.32,
-                    lat=22.81,
-                )
-            )
-            worker = User(username="worker1", password_hash="x", role=Role.worker)
-            session.add(worker)
-            session.flush()
-            assert worker.id is not None
-            case = Case(
-                case_no="C0001",
-                event_type="0101",
-                status=CaseStatus.reported,
-                lon=108.3201,
-                lat=22.8102,
-                input_lon=108.3201,
-                input_lat=22.8102,
-                cell="450103001001",
-                community="450103001",
-                street="450103",
-                district="4501",
-                grid_version="test",
-                reporter_id=worker.id,
-                captured_at=utcnow() - timedelta(minutes=1),
-            )
-            session.add(case)
-            session.flush()
-            case_id = case.id
+        case_id = seed_case(db.engine, status=CaseStatus.reported, lon=108.3201, lat=22.8102)
 
         point = sa.text(
             "SELECT ST_X(geom), ST_Y(geom), ST_SRID(geom), GeometryType(geom)"
