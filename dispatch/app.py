@@ -79,7 +79,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
     _include_routers(app)
+    _document_errors(app)
     return app
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "examples": ["invalid_request"]},
+                "message": {"type": "string"},
+                "details": {"description": "machine-readable specifics, or null"},
+            },
+        }
+    },
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """The schema shows the one error shape the app really sends, also for 422."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = ERROR_SCHEMA
+                schemas.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -20,7 +20,6 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
     responses={
         200: {"description": "replay of a report whose idempotency record has expired"},
         400: {"description": "Idempotency-Key missing or malformed"},
-        409: {"description": "the same key is being processed"},
         422: {"description": "unknown event type, outside the city, key reused with another body"},
     },
 )
@@ -29,7 +28,13 @@ async def post_report(
     state: StateDep,
     principal: PrincipalDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="REQUIRED (400 without it): a UUID made when the report was captured, "
+            "8–255 characters; the same key and body replay the first answer"
+        ),
+    ] = None,
 ) -> Response:
     """File a report (上报). Retries with the same key and body return the first answer."""
     key = check_key(idempotency_key)
