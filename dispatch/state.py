@@ -30,8 +30,9 @@ class AppState:
     rules: RuleTable
     calendar: WorkingCalendar
     auth: AuthService
-    intake: IntakeWriter
     grid_version: str
+    #: built from the state itself, so it is set right after construction
+    intake: IntakeWriter = field(init=False)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -69,7 +70,6 @@ def build_state(settings: Settings) -> AppState:
         rules=RuleTable.from_city(city),
         calendar=WorkingCalendar.from_city(city),
         auth=AuthService(db.engine, db.read_engine, settings.token_ttl_minutes),
-        intake=None,  # type: ignore[arg-type]  # needs the state itself; set below
         grid_version=grid_version(grid),
     )
     state.intake = IntakeWriter(state)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -145,8 +146,6 @@ def call(api: Api, method: str, path: str, body: Any, headers: dict[str, str]) -
         )
     if body == "REPORT":
         lon, lat = api.point_in("450103902", 91)
-        import uuid
-
         return api.client.post(
             path,
             json={"event_type": "06012", "lon": lon, "lat": lat},
