@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -106,7 +105,8 @@ async def test_no_auth_message_in_time_closes_4408(served: RemoteApi) -> None:
     async with websockets.connect(ws_url(served)) as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), WAIT_S)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4408
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4408
 
 
 async def test_a_token_in_the_url_is_not_accepted(served: RemoteApi) -> None:
@@ -115,7 +115,8 @@ async def test_a_token_in_the_url_is_not_accepted(served: RemoteApi) -> None:
         await ws.send(orjson.dumps({"type": "hello"}).decode())
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), WAIT_S)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
 
 
 async def test_a_foreign_origin_is_refused_and_a_listed_one_served(served: RemoteApi) -> None:
@@ -140,14 +141,17 @@ async def test_a_report_reaches_the_command_center_with_its_case(served: RemoteA
     got = await collect(events, 1 + len(case["units"]) + 1)
     await feed.close()
     types = [e["type"] for e in got]
-    assert types[0] == "case.reported" and "case.dispatched" in types
+    assert types[0] == "case.reported"
+    assert "case.dispatched" in types
     assert types.count("ticket.dispatched") == len(case["units"])
     seqs = [e["seq"] for e in got]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # gapless, in order
     first = got[0]
-    assert first["case_id"] == case["id"] and first["case"]["case_no"] == case["case_no"]
+    assert first["case_id"] == case["id"]
+    assert first["case"]["case_no"] == case["case_no"]
     assert first["case"]["district"] == case["location"]["district"]
-    assert isinstance(first["case"]["lon"], float) and first["at"].endswith("Z")
+    assert isinstance(first["case"]["lon"], float)
+    assert first["at"].endswith("Z")
     tickets = [e for e in got if e["type"] == "ticket.dispatched"]
     assert {e["ticket"]["unit_id"] for e in tickets} == {u["unit_id"] for u in case["units"]}
 
@@ -157,5 +161,6 @@ async def test_heartbeats_arrive_while_idle(served: RemoteApi) -> None:
         await ws.send(orjson.dumps({"type": "auth", "token": served.token("commander")}).decode())
         ready = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
         beat = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
-    assert ready["type"] == "ready" and "seq" not in ready
+    assert ready["type"] == "ready"
+    assert "seq" not in ready
     assert beat == {"type": "heartbeat", "head": beat["head"]}
