@@ -13,8 +13,8 @@ import orjson
 import pytest
 import websockets
 from apikit import DEMO_PASSWORD
+from feedkit import WAIT_S, Collector, collect, head_now, report, started, ws_url
 from serverkit import AppServer, RemoteApi
-from test_feed_socket import WAIT_S, collect, report, started, ws_url
 from websockets.exceptions import ConnectionClosed
 
 from dispatch.feed.client import FeedClient
@@ -49,10 +49,6 @@ def feed_stats(api: RemoteApi) -> dict[str, Any]:
 async def read_to_the_end(ws: Any) -> None:
     while True:
         await ws.recv()
-
-
-def head_now(api: RemoteApi) -> int:
-    return int(api.get("commander", "/feed/snapshot").json()["seq"])
 
 
 async def test_a_slow_client_is_dropped_and_the_others_miss_nothing(served: RemoteApi) -> None:
@@ -107,17 +103,8 @@ UNIT = "450103-cgzf"  # 青秀区城管: the lead unit of many of the simulated 
 async def test_a_team_sees_only_its_units_tickets_over_a_simulated_run(
     served: RemoteApi, nanning_grid: Grid
 ) -> None:
-    city = FeedClient(served.base_url, served.token("commander"))
-    team = FeedClient(served.base_url, served.token(f"team-{UNIT}"))
-    city_events, team_events = await started(city), await started(team)
-    seen: dict[str, list[dict[str, Any]]] = {"city": [], "team": []}
-
-    async def gather(name: str, it: Any) -> None:
-        async for ev in it:
-            seen[name].append(ev)
-
-    tasks = [asyncio.create_task(gather("city", city_events)),
-             asyncio.create_task(gather("team", team_events))]  # fmt: skip
+    city = await Collector(served, "commander").start()
+    team = await Collector(served, f"team-{UNIT}").start()
     sim = Simulation(served.base_url, DEMO_PASSWORD, nanning_grid, seed=7)
     stats = await sim.run(rate=15, duration=6)
     assert stats.status["report 201"] > 0
@@ -130,16 +117,12 @@ async def test_a_team_sees_only_its_units_tickets_over_a_simulated_run(
             if e["ticket_id"] is not None and (unit is None or e["unit_id"] == unit)
         ]
 
-    async with asyncio.timeout(WAIT_S):
-        while city.last_seq != head:
-            await asyncio.sleep(0.05)  # polling the collector's progress, with a deadline
-        expected = ticket_seqs(seen["city"], UNIT)
-        while ticket_seqs(seen["team"], None)[-1:] != expected[-1:]:
-            await asyncio.sleep(0.05)
-    for t in tasks:
-        t.cancel()
-    await city.close()
-    await team.close()
+    await city.until(lambda c: c.last_seq == head)
+    expected = ticket_seqs(city.events, UNIT)
+    await team.until(lambda c: ticket_seqs(c.events, None)[-1:] == expected[-1:])
+    await city.stop()
+    await team.stop()
+    seen = {"city": city.events, "team": team.events}
     assert expected, "the run gave the unit no tickets: pick a busier unit"
     assert ticket_seqs(seen["team"], None) == expected  # all of its own, none of others'
     others = {e["unit_id"] for e in seen["city"] if e["ticket_id"] is not None} - {UNIT}

@@ -7,19 +7,17 @@ events, heartbeats, ``resync`` when too far behind, close codes for refusals.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import orjson
 import pytest
 import websockets
+from feedkit import WAIT_S, collect, head_now, report, started, ws_url
 from serverkit import AppServer, RemoteApi
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dispatch.feed.client import FeedClient, FeedRefused
 from geo import Grid
-
-WAIT_S = 20.0  # the most any awaited event may take before the test fails
 
 
 @pytest.fixture(scope="module")
@@ -37,58 +35,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, nanning_grid: Grid) -> Iter
         yield RemoteApi(server.url, nanning_grid)
     finally:
         server.stop()
-
-
-def ws_url(api: RemoteApi, since: int | None = None) -> str:
-    url = "ws" + api.base_url.removeprefix("http") + "/api/v1/feed"
-    return url if since is None else f"{url}?since={since}"
-
-
-async def take(feed: FeedClient, n: int) -> list[dict[str, Any]]:
-    """The next ``n`` events of a running client."""
-    got: list[dict[str, Any]] = []
-    async with asyncio.timeout(WAIT_S):
-        async for ev in feed:
-            got.append(ev)
-            if len(got) == n:
-                return got
-    return got
-
-
-@pytest.fixture
-async def commander(served: RemoteApi) -> AsyncIterator[FeedClient]:
-    async with FeedClient(served.base_url, served.token("commander")) as feed:
-        yield feed
-
-
-async def started(feed: FeedClient) -> AsyncIterator[dict[str, Any]]:
-    """Start iterating and wait until the server has said ``ready``."""
-    it = feed.events()
-    first = asyncio.ensure_future(anext(it))
-    async with asyncio.timeout(WAIT_S):
-        await feed.ready.wait()
-    return _chain(first, it)
-
-
-async def _chain(first: Any, rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    yield await first
-    async for ev in rest:
-        yield ev
-
-
-async def collect(it: AsyncIterator[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    got: list[dict[str, Any]] = []
-    async with asyncio.timeout(WAIT_S):
-        while len(got) < n:
-            got.append(await anext(it))
-    return got
-
-
-async def report(api: RemoteApi, **kw: Any) -> dict[str, Any]:
-    r = await asyncio.to_thread(api.report, **kw)
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 # --- refusals -------------------------------------------------------------------------
@@ -167,12 +113,6 @@ async def test_heartbeats_arrive_while_idle(served: RemoteApi) -> None:
 
 
 # --- resume ---------------------------------------------------------------------------
-
-
-def head_now(api: RemoteApi) -> int:
-    r = api.get("commander", "/feed/snapshot")
-    assert r.status_code == 200, r.text
-    return int(r.json()["seq"])
 
 
 async def test_resume_replays_exactly_what_was_missed_then_goes_live(served: RemoteApi) -> None:
