@@ -152,35 +152,47 @@ async def _replay(
 
 
 async def _serve(ws: WebSocket, sub: Subscriber, last: int, heartbeat_s: float, head: Any) -> None:
-    """Live events until the client leaves or the hub drops it; heartbeats while idle."""
+    """Live events until the client leaves or the hub drops it.
+
+    Sending runs in its own task, so a drop can interrupt a send stuck on a client that
+    stopped reading; the three-way wait happens once per connection, not per message."""
+    sender = asyncio.create_task(_send_live(ws, sub, last, heartbeat_s, head))
     receiver = asyncio.create_task(_drain_incoming(ws))
     try:
-        while not receiver.done():
-            getter = asyncio.ensure_future(sub.queue.get())
-            waiting: set[asyncio.Future[Any]] = {getter, receiver, sub.dropped}
-            done, _ = await asyncio.wait(
-                waiting,
-                timeout=heartbeat_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if sub.dropped in done:
-                getter.cancel()
-                code, reason = sub.dropped.result()
-                await _close(ws, code, reason)
-                return
-            if getter in done:
-                seq, text = getter.result()
-                if seq > last:
-                    await ws.send_text(text)
-                    last = seq
-            else:
-                getter.cancel()
-                if not done:
-                    await ws.send_text(_control("heartbeat", head=head()))
+        waiting: set[asyncio.Future[Any]] = {sender, receiver, sub.dropped}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if sub.dropped.done():
+            sender.cancel()
+            code, reason = sub.dropped.result()
+            await _close(ws, code, reason)
+        elif sender.done() and not sender.cancelled():
+            sender.result()  # a send that failed: the client is gone
     finally:
-        receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await receiver
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+
+
+async def _send_live(
+    ws: WebSocket, sub: Subscriber, last: int, heartbeat_s: float, head: Any
+) -> None:
+    """Send what the hub queues, in order, skipping what the replay covered; everything
+    already waiting goes out in one go. A heartbeat when nothing came for a while."""
+    queue = sub.queue
+    while True:
+        try:
+            async with asyncio.timeout(heartbeat_s):
+                item = await queue.get()
+        except TimeoutError:
+            await ws.send_text(_control("heartbeat", head=head()))
+            continue
+        batch = [item]
+        while not queue.empty():
+            batch.append(queue.get_nowait())
+        for seq, text in batch:
+            if seq > last:
+                await ws.send_text(text)
+                last = seq
 
 
 async def _drain_incoming(ws: WebSocket) -> None:

@@ -69,6 +69,10 @@ def reporter(u: str) -> str | int:
     return OK if u.startswith("worker") or u in ("dispatcher", "admin") else 403
 
 
+def city_only(u: str) -> str | int:
+    return OK if u in CITY else 403
+
+
 def inbox(u: str) -> str | int:
     return OK if u.startswith("team") or u in CITY else 403
 
@@ -101,6 +105,8 @@ POLICY: dict[tuple[str, str], tuple[Callable[[str], str | int], Any]] = {
     ("get", "/api/v1/grid/areas"): (everyone, None),
     ("post", "/api/v1/photos"): (everyone, "PHOTO"),
     ("get", "/api/v1/photos/{photo_id}"): (case_reader, None),
+    ("get", "/api/v1/feed/snapshot"): (everyone, None),
+    ("get", "/api/v1/feed/stats"): (city_only, None),
 }
 PUBLIC = {("post", "/api/v1/auth/token")}
 QUERY = {

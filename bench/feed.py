@@ -1,0 +1,255 @@
+"""Live-feed benchmark: delivery latency (commit → client receipt) and events/s per client.
+
+    python bench/feed.py [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+                         [--clients 100,1000,5000] [--rate 200] [--duration 15]
+                         [--client-procs 2] [--role commander]
+
+Without --pg: one `griddispatch serve` on SQLite with the in-process bus. With --pg: a fresh
+PostGIS database, a Redis of the benchmark's own, and two app processes; the clients are
+spread over both, and the reports too, so most events cross processes through Redis.
+
+For each client count, that many websocket clients sign in (as --role; a commander sees
+every event) from --client-procs processes, then reports are posted at a pace that makes
+about --rate events/s for --duration s. Each client notes, for every event, now − the
+event's `at` (set in the writing transaction, so this includes the commit itself) and any
+seq it skipped. Prints events/s made and delivered, latency percentiles, missed events and
+clients dropped for being slow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import platform
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import shapely
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dispatch.ops.launch import AppServer, RedisServer  # noqa: E402
+from geo import Grid  # noqa: E402
+
+PASSWORD = "bench-pass-123"
+EVENTS_PER_REPORT = 4.2  # case.reported + case.dispatched + 1–3 ticket.dispatched (measured)
+
+
+# ---------------------------------------------------------------- clients (child processes)
+
+
+async def _client(url: str, token: str, ready: asyncio.Event, stop: asyncio.Event,
+                  lat: list[float], gaps: list[int], counts: list[int]) -> None:  # fmt: skip
+    async with websockets.connect(url, max_size=2**22, open_timeout=60, ping_interval=None) as ws:
+        await ws.send(orjson.dumps({"type": "auth", "token": token}).decode())
+        last = None
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                continue
+            m = orjson.loads(raw)
+            if m.get("type") == "ready":
+                last = m["head"]
+                ready.set()
+            elif "seq" in m:
+                now = time.time()
+                at = datetime.fromisoformat(m["at"].replace("Z", "+00:00")).timestamp()
+                lat.append(now - at)
+                if last is not None and m["seq"] != last + 1:
+                    gaps.append(m["seq"] - last - 1)
+                last = m["seq"]
+                counts[0] += 1
+
+
+def client_proc(urls: list[str], token: str, n: int, conn: Any) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        lat: list[float] = []
+        gaps: list[int] = []
+        counts = [0]
+        readies = [asyncio.Event() for _ in range(n)]
+        tasks = []
+        for i in range(n):
+            url = urls[i % len(urls)]
+            tasks.append(
+                asyncio.create_task(_client(url, token, readies[i], stop, lat, gaps, counts))
+            )
+            if i % 50 == 49:
+                await asyncio.sleep(0.01)  # pace the handshakes a little
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 300)
+        conn.send("ready")
+        await asyncio.to_thread(conn.recv)  # "start"
+        lat.clear()
+        gaps.clear()
+        counts[0] = 0
+        await asyncio.to_thread(conn.recv)  # "stop"
+        await asyncio.sleep(1.0)  # let the last events of the run arrive
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        conn.send((np.array(lat, dtype=np.float64), int(sum(gaps)), counts[0]))
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------- load (this process)
+
+
+def sign_in(base: str, user: str) -> str:
+    r = httpx.post(f"{base}/api/v1/auth/token", data={"username": user, "password": PASSWORD})
+    r.raise_for_status()
+    return str(r.json()["access_token"])
+
+
+async def post_reports(bases: list[str], tokens: list[str], points: list[tuple[float, float]],
+                       rate: float, duration: float) -> int:  # fmt: skip
+    """Post reports at ``rate``/s for ``duration`` s, round-robin over the processes."""
+    ok = 0
+    async with httpx.AsyncClient(timeout=30) as c:
+
+        async def one(i: int) -> None:
+            nonlocal ok
+            lon, lat = points[i % len(points)]
+            r = await c.post(
+                f"{bases[i % len(bases)]}/api/v1/reports",
+                json={"event_type": "06014", "lon": lon, "lat": lat, "description": "bench"},
+                headers={
+                    "Authorization": f"Bearer {tokens[i % len(tokens)]}",
+                    "Idempotency-Key": str(uuid.uuid4()),
+                },
+            )
+            ok += r.status_code == 201
+
+        start = time.perf_counter()
+        pending: set[asyncio.Task[None]] = set()
+        i = 0
+        while (elapsed := time.perf_counter() - start) < duration:
+            while i < int(elapsed * rate):
+                t = asyncio.create_task(one(i))
+                pending.add(t)
+                t.add_done_callback(pending.discard)
+                i += 1
+            await asyncio.sleep(0.005)
+        await asyncio.gather(*pending)
+    return ok
+
+
+def head(base: str, token: str) -> int:
+    r = httpx.get(f"{base}/api/v1/feed/snapshot", headers={"Authorization": f"Bearer {token}"})
+    return int(r.json()["seq"])
+
+
+def feed_stats(bases: list[str], token: str) -> list[dict[str, Any]]:
+    h = {"Authorization": f"Bearer {token}"}
+    return [httpx.get(f"{b}/api/v1/feed/stats", headers=h).json() for b in bases]
+
+
+def run(bases: list[str], n_clients: int, args: argparse.Namespace, grid: Grid) -> None:
+    watcher = sign_in(bases[0], args.role)
+    workers = [sign_in(bases[i % len(bases)], f"worker{1 + i % 5}") for i in range(5)]
+    rng = random.Random(n_clients)
+    cells = rng.sample(range(len(grid.codes)), 20_000)
+    points = [(p.x, p.y) for p in (shapely.point_on_surface(grid.geoms[i]) for i in cells)]
+    urls = ["ws" + b.removeprefix("http") + "/api/v1/feed" for b in bases]
+    procs, pipes = [], []
+    per = [n_clients // args.client_procs + (i < n_clients % args.client_procs)
+           for i in range(args.client_procs)]  # fmt: skip
+    for n in per:
+        parent, child = mp.Pipe()
+        p = mp.Process(target=client_proc, args=(urls, watcher, n, child), daemon=True)
+        p.start()
+        procs.append(p)
+        pipes.append(parent)
+    for pipe in pipes:
+        assert pipe.recv() == "ready"
+    dropped0 = sum(s["dropped_slow"] for s in feed_stats(bases, watcher))
+    h0 = head(bases[0], watcher)
+    for pipe in pipes:
+        pipe.send("start")
+    report_rate = args.rate / EVENTS_PER_REPORT
+    ok = asyncio.run(post_reports(bases, workers, points, report_rate, args.duration))
+    h1 = head(bases[0], watcher)
+    for pipe in pipes:
+        pipe.send("stop")
+    results = [pipe.recv() for pipe in pipes]
+    for p in procs:
+        p.join(30)
+    lat = np.concatenate([r[0] for r in results]) * 1000
+    missed = sum(r[1] for r in results)
+    received = sum(r[2] for r in results)
+    dropped = sum(s["dropped_slow"] for s in feed_stats(bases, watcher)) - dropped0
+    made = h1 - h0
+    q = np.percentile(lat, [50, 95, 99]) if len(lat) else [float("nan")] * 3
+    print(
+        f"{n_clients:>6} clients | reports {ok:>5} ({ok / args.duration:6.1f}/s) | events made "
+        f"{made / args.duration:6.1f}/s | delivered {received / args.duration:9.0f} msg/s "
+        f"= {received / max(n_clients, 1) / args.duration:6.1f} events/s per client "
+        f"(expected {made / args.duration:6.1f}) | latency ms p50 {q[0]:7.1f} p95 {q[1]:7.1f} "
+        f"p99 {q[2]:7.1f} max {lat.max() if len(lat) else float('nan'):7.1f} | "
+        f"missed {missed} | dropped {dropped}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--pg", help="PostgreSQL server URL (a fresh database is made on it)")
+    ap.add_argument("--clients", default="100,1000,5000")
+    ap.add_argument("--rate", type=float, default=200.0, help="events/s to make")
+    ap.add_argument("--duration", type=float, default=15.0)
+    ap.add_argument("--client-procs", type=int, default=2)
+    ap.add_argument("--role", default="commander", help="demo user the clients sign in as")
+    args = ap.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    stack = "PostGIS + Redis, 2 processes" if args.pg else "SQLite + in-process bus"
+    print(f"# {platform.node()} · {os.cpu_count()} cores · {platform.python_version()} · {stack}")
+    grid = Grid.load(ROOT / "grid_data" / "nanning")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        env = {"GRIDDISPATCH_FEED_QUEUE_MAX": "5000"}
+        servers: list[Any] = []
+        try:
+            if args.pg:
+                import psycopg
+
+                name = f"griddispatch_bench_feed_{os.getpid()}"
+                with psycopg.connect(args.pg, autocommit=True) as admin:
+                    admin.execute(f"DROP DATABASE IF EXISTS {name}")
+                    admin.execute(f"CREATE DATABASE {name}")
+                redis = RedisServer(tmp).start()
+                servers.append(redis)
+                env.update(REDIS_URL=redis.url, GRIDDISPATCH_REDIS_PREFIX="bench")
+                url = args.pg.rsplit("/", 1)[0] + "/" + name
+                for _ in range(2):
+                    servers.append(AppServer(url, tmp, PASSWORD, **env).start())
+            else:
+                url = f"sqlite:///{tmp / 'gd.sqlite'}"
+                servers.append(AppServer(url, tmp, PASSWORD, **env).start())
+            bases = [s.url for s in servers if isinstance(s, AppServer)]
+            for n in (int(x) for x in args.clients.split(",")):
+                run(bases, n, args, grid)
+        finally:
+            for s in reversed(servers):
+                s.stop()
+            if args.pg:
+                with psycopg.connect(args.pg, autocommit=True) as admin:
+                    admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()

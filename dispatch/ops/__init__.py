@@ -1,0 +1,1 @@
+"""Running griddispatch: child processes, the local multi-process stack."""
