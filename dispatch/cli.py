@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from sqlalchemy import Engine
+
     from dispatch.citydata import CityData
-    from dispatch.db import Database
     from geo import Grid
 
+T = TypeVar("T")
 DEFAULT_CITY = Path(__file__).resolve().parents[1] / "grid_data" / "nanning"
 
 city_option = click.option(
@@ -292,14 +295,22 @@ def open311_key() -> None:
     """Open311 API keys: one per client (a 12345 hotline CRM, a citizen app), stored hashed."""
 
 
-def _database(url: str | None) -> Database:
+def _on_database(url: str | None, action: Callable[[Engine], T]) -> T:
+    """Run ``action`` on the (migrated) database; a domain error is a clean CLI error."""
     from dispatch.config import Settings
     from dispatch.db import Database
+    from dispatch.errors import DomainError
     from dispatch.migrate import upgrade
 
     url = url or Settings().database_url
     upgrade(url)
-    return Database(url)
+    db = Database(url)
+    try:
+        return action(db.engine)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.dispose()
 
 
 @open311_key.command("create")
@@ -307,17 +318,9 @@ def _database(url: str | None) -> Database:
 @database_option
 def open311_key_create(name: str, database_url: str | None) -> None:
     """Issue a key for client NAME and print it: shown this once, stored only hashed."""
-    from dispatch.errors import DomainError
     from dispatch.open311.keys import create_key
 
-    db = _database(database_url)
-    try:
-        key = create_key(db.engine, name)
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
-    click.echo(key)
+    click.echo(_on_database(database_url, lambda engine: create_key(engine, name)))
     click.echo(f"give this key to {name} now; it cannot be shown again", err=True)
 
 
@@ -326,16 +329,9 @@ def open311_key_create(name: str, database_url: str | None) -> None:
 @database_option
 def open311_key_revoke(name: str, database_url: str | None) -> None:
     """Revoke every live key of client NAME: its POSTs get 403 from now on."""
-    from dispatch.errors import DomainError
     from dispatch.open311.keys import revoke_keys
 
-    db = _database(database_url)
-    try:
-        n = revoke_keys(db.engine, name)
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
+    n = _on_database(database_url, lambda engine: revoke_keys(engine, name))
     click.echo(f"revoked {n} key{'s' if n > 1 else ''} of {name}")
 
 
@@ -345,12 +341,7 @@ def open311_key_list(database_url: str | None) -> None:
     """Every key issued: client, service account, first characters, issued, revoked."""
     from dispatch.open311.keys import list_keys
 
-    db = _database(database_url)
-    try:
-        keys = list_keys(db.engine)
-    finally:
-        db.dispose()
-    for k in keys:
+    for k in _on_database(database_url, list_keys):
         state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}Z" if k.revoked_at else "live"
         click.echo(
             f"{k.client:24} {k.username:32} {k.key_prefix}…  "
