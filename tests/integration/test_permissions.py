@@ -101,6 +101,7 @@ POLICY: dict[tuple[str, str], tuple[Callable[[str], str | int], Any]] = {
     ("get", "/api/v1/grid/areas"): (everyone, None),
     ("post", "/api/v1/photos"): (everyone, "PHOTO"),
     ("get", "/api/v1/photos/{photo_id}"): (case_reader, None),
+    ("post", "/api/v1/photos/{photo_id}/public"): (dispatcher_only, {"public": True}),
 }
 PUBLIC = {("post", "/api/v1/auth/token")}
 QUERY = {
