@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -140,7 +140,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("invalid_request", "the request is not valid", details), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/open311/"):  # Open311 answers in its own shape
+            from dispatch.open311.render import error_response, format_of_path
+
+            status = 404 if exc.status_code == 404 else 400
+            return error_response(format_of_path(request.url.path), status, [str(exc.detail)])
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(code, str(exc.detail)), exc.status_code, getattr(exc, "headers", None)
@@ -167,10 +172,11 @@ def _include_routers(app: FastAPI) -> None:
     from dispatch.cases.router import router as cases
     from dispatch.catalogue.router import router as catalogue
     from dispatch.feed.router import router as feed
+    from dispatch.open311.router import router as open311
     from dispatch.photos.router import router as photos
     from dispatch.tickets.router import router as tickets
 
-    for r in (auth, cases, case_reads, tickets, catalogue, photos, feed):
+    for r in (auth, cases, case_reads, tickets, catalogue, photos, feed, open311):
         app.include_router(r)
 
     @app.get("/healthz", tags=["ops"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,15 @@ class Settings(BaseSettings):
     feed_degraded_poll_s: float = 0.25
     #: connected sockets' tokens are re-checked this often (revoked, expired, user disabled)
     feed_revalidate_s: float = 30.0
+    #: Open311 (docs/open311.md): the jurisdiction served, the contact and the endpoint type
+    #: shown in discovery, and the window in which an identical POST returns the same request
+    open311_jurisdiction_id: str = "nanning.gov.cn"
+    open311_contact: str = (
+        "griddispatch demo deployment for Nanning (南宁); the operator sets "
+        "GRIDDISPATCH_OPEN311_CONTACT"
+    )
+    open311_endpoint_type: Literal["production", "test"] = "production"
+    open311_repeat_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,6 +4,7 @@ from dispatch.auth.models import AuthSession, User
 from dispatch.cases.models import Case, IdempotencyRecord, Report
 from dispatch.catalogue.models import Area, Cell, EventType
 from dispatch.feed.models import Event, FeedHead
+from dispatch.open311.models import Open311Key
 from dispatch.photos.models import Photo
 from dispatch.tickets.models import Ticket
 from dispatch.units.models import Team, Unit
@@ -17,6 +18,7 @@ __all__ = [
     "EventType",
     "FeedHead",
     "IdempotencyRecord",
+    "Open311Key",
     "Photo",
     "Report",
     "Team",

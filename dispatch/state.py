@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from dispatch.cases.writer import IntakeWriter
     from dispatch.citydata import CityData
     from dispatch.feed.hub import FeedHub
+    from dispatch.open311.questions import ServiceCatalogue
     from dispatch.routing.rules import RuleTable
     from dispatch.tickets.deadlines import WorkingCalendar
     from geo import Grid
@@ -32,6 +33,8 @@ class AppState:
     calendar: WorkingCalendar
     auth: AuthService
     grid_version: str
+    #: per-type extra questions (Open311 service definitions) and the catalogue's changeset
+    services: ServiceCatalogue
     #: built from the state itself, so it is set right after construction
     intake: IntakeWriter = field(init=False)
     #: made in the app's lifespan (it needs the running loop)
@@ -47,6 +50,7 @@ def build_state(settings: Settings) -> AppState:
     from dispatch.catalogue.service import ensure_demo_accounts, grid_version, sync_city
     from dispatch.citydata import load_city
     from dispatch.migrate import upgrade
+    from dispatch.open311.questions import load_catalogue
     from dispatch.routing.rules import RuleTable
     from dispatch.tickets.deadlines import WorkingCalendar
     from geo import Grid
@@ -74,6 +78,7 @@ def build_state(settings: Settings) -> AppState:
         calendar=WorkingCalendar.from_city(city),
         auth=AuthService(db.engine, db.read_engine, settings.token_ttl_minutes),
         grid_version=grid_version(grid),
+        services=load_catalogue(settings.city_dir, city.event_types),
     )
     state.intake = IntakeWriter(state)
     return state

@@ -39,7 +39,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _principal(user: User) -> Principal:
+def principal_of(user: User) -> Principal:
     assert user.id is not None
     return Principal(
         user_id=user.id,
@@ -84,7 +84,7 @@ class AuthService:
                     expires_at=now + self.ttl,
                 )
             )
-        return token, _principal(user), int(self.ttl.total_seconds())
+        return token, principal_of(user), int(self.ttl.total_seconds())
 
     def cached(self, token: str) -> Principal | None:
         """The principal if this process checked the token within the last few seconds."""
@@ -109,7 +109,7 @@ class AuthService:
             with self._lock:
                 self._cache.pop(key, None)
             raise Unauthenticated("token expired or revoked: sign in again")
-        p = _principal(row[0])
+        p = principal_of(row[0])
         with self._lock:
             self._cache[key] = (p, now + CACHE_TTL_S, row[1].timestamp())
         return p

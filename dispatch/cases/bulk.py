@@ -168,7 +168,7 @@ def _report_row(p: Prepared, rid: int, cid: int, *, joined: bool) -> dict[str, A
         id=rid, case_id=cid, reporter_id=p.principal.user_id, client_key=p.key,
         joined_existing=joined, lon=loc.lon, lat=loc.lat, input_crs=b.crs, input_lon=b.lon,
         input_lat=b.lat, accuracy_m=b.accuracy_m, description=b.description,
-        captured_at=p.captured_at, received_at=p.received_at,
+        captured_at=p.captured_at, received_at=p.received_at, extra=p.extra,
     )  # fmt: skip
 
 

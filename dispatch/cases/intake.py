@@ -52,6 +52,8 @@ class Prepared:
     assignment: Assignment | None
     received_at: datetime
     captured_at: datetime
+    #: JSON a channel adds to the report (Open311's answers), stored as ``report.extra``
+    extra: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ def _report(p: Prepared, case_id: int, joined: bool) -> Report:
         description=b.description,
         captured_at=p.captured_at,
         received_at=p.received_at,
+        extra=p.extra,
     )
 
 

@@ -71,6 +71,8 @@ class Report(SQLModel, table=True):
     description: str = Field(default="", sa_type=Text)
     captured_at: datetime = time_column()
     received_at: datetime = time_column(default_factory=utcnow)
+    #: what a channel adds, as JSON (Open311: the client, its answers, media_url, address)
+    extra: str | None = Field(default=None, sa_type=Text)
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -24,7 +24,8 @@ class ReportIn(BaseModel):
     captured_at: DbDatetime | None = Field(
         default=None, description="when the phone took the report (kept apart from receipt)"
     )
-    description: DbStr = Field(default="", max_length=2000)
+    #: 4,000 as in Open311 (a 12345 hotline transcript is long); Open311 files through here
+    description: DbStr = Field(default="", max_length=4000)
     photo_ids: list[DbStr] = Field(default_factory=list, max_length=9)
     #: 自处理: the worker fixed a minor issue on the spot; needs before and after photos
     self_handled: bool = False

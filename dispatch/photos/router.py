@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -13,7 +13,7 @@ from starlette.types import Message, Receive
 
 from dispatch.deps import EngineDep, PrincipalDep, SettingsDep
 from dispatch.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
-from dispatch.photos.service import CONTENT_TYPE, open_photo, store_photo
+from dispatch.photos.service import CONTENT_TYPE, open_photo, set_public, store_photo
 
 router = APIRouter(prefix="/api/v1/photos", tags=["photos"])
 
@@ -91,6 +91,28 @@ async def get_photo(
     """The stored JPEG, to whoever may see it; everyone else gets 404."""
     path, _ = await run_in_threadpool(open_photo, engine, settings, principal, photo_id)
     return FileResponse(path, media_type=CONTENT_TYPE, headers=SERVE_HEADERS)
+
+
+class PublicIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    public: bool
+
+
+class PublicOut(BaseModel):
+    id: str
+    case_id: int
+    public: bool
+
+
+@router.post("/{photo_id}/public", response_model=PublicOut, responses={403: {}, 404: {}})
+async def publish_photo(
+    photo_id: str, body: PublicIn, engine: EngineDep, principal: PrincipalDep
+) -> PublicOut:
+    """Make a case photo public (Open311 `media_url`) or private again: dispatchers only."""
+    photo = await run_in_threadpool(set_public, engine, principal, photo_id, body.public)
+    assert photo.case_id is not None
+    return PublicOut(id=photo.id, case_id=photo.case_id, public=photo.public)
 
 
 async def _file_part(request: Request, limit: int) -> UploadFile:

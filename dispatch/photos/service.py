@@ -28,8 +28,17 @@ from dispatch.auth.principal import Principal
 from dispatch.cases.models import Case
 from dispatch.config import Settings
 from dispatch.db import transaction
-from dispatch.enums import PhotoKind
-from dispatch.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMedia
+from dispatch.dbtypes import utcnow
+from dispatch.enums import PhotoKind, Role
+from dispatch.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMedia,
+)
+from dispatch.feed.log import record
 from dispatch.photos.models import Photo
 from dispatch.tickets.models import Ticket
 
@@ -222,6 +231,40 @@ def open_photo(
         log.error("photo %s has a row but no file at %s", photo_id, path)
         raise NotFound("no such photo")
     return path, photo
+
+
+def open_public_photo(engine: Engine, settings: Settings, photo_id: str) -> Path:
+    """A photo a dispatcher made public (Open311 media_url), to anyone; else NotFound."""
+    if not _PHOTO_ID.fullmatch(photo_id):
+        raise NotFound("no such photo")
+    with Session(engine) as session:
+        photo = session.get(Photo, photo_id)
+    path = photo_path(settings, photo_id)
+    if photo is None or not photo.public or photo.case_id is None or not path.is_file():
+        raise NotFound("no such photo")
+    return path
+
+
+def set_public(engine: Engine, principal: Principal, photo_id: str, public: bool) -> Photo:
+    """Dispatchers decide which case photos the public may see: none with a face, a plate or
+    anything personal (PIPL). The case counts as updated, so polling clients see the change."""
+    if principal.role not in (Role.dispatcher, Role.admin):
+        raise Forbidden("only dispatchers decide which photos are public")
+    if not _PHOTO_ID.fullmatch(photo_id):
+        raise NotFound("no such photo")
+    with transaction(engine) as session:
+        photo = session.get(Photo, photo_id, with_for_update=True)
+        if photo is None or photo.case_id is None:  # unattached: only its uploader sees it
+            raise NotFound("no such photo")
+        if photo.public != public:
+            photo.public = public
+            session.add(photo)
+            case = session.get_one(Case, photo.case_id)
+            case.updated_at = utcnow()
+            session.add(case)
+            kind = "photo.published" if public else "photo.unpublished"
+            record(session, kind, actor_id=principal.user_id, case_id=case.id, photo_id=photo_id)
+    return photo
 
 
 def _may_see(session: Session, principal: Principal, photo: Photo) -> bool:

@@ -107,6 +107,7 @@ POLICY: dict[tuple[str, str], tuple[Callable[[str], str | int], Any]] = {
     ("get", "/api/v1/photos/{photo_id}"): (case_reader, None),
     ("get", "/api/v1/feed/snapshot"): (everyone, None),
     ("get", "/api/v1/feed/stats"): (city_only, None),
+    ("post", "/api/v1/photos/{photo_id}/public"): (dispatcher_only, {"public": True}),
 }
 PUBLIC = {("post", "/api/v1/auth/token")}
 QUERY = {

@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2: the open standard interface over reports and cases."""
