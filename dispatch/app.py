@@ -50,11 +50,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from dispatch.feed.hub import make_hub
         from dispatch.state import build_state
         from dispatch.tickets.escalation import escalation_loop
 
         state = await asyncio.to_thread(build_state, settings)
         app.state.gd = state
+        state.feed = make_hub(state)
+        await state.feed.start()
         await state.intake.start()
         state.tasks.append(
             asyncio.create_task(
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             state.stop.set()
             await state.intake.stop()
+            await state.feed.stop()
             for t in state.tasks:
                 t.cancel()
             await asyncio.gather(*state.tasks, return_exceptions=True)
@@ -165,10 +169,11 @@ def _include_routers(app: FastAPI) -> None:
     from dispatch.cases.read_router import router as case_reads
     from dispatch.cases.router import router as cases
     from dispatch.catalogue.router import router as catalogue
+    from dispatch.feed.router import router as feed
     from dispatch.photos.router import router as photos
     from dispatch.tickets.router import router as tickets
 
-    for r in (auth, cases, case_reads, tickets, catalogue, photos):
+    for r in (auth, cases, case_reads, tickets, catalogue, photos, feed):
         app.include_router(r)
 
     @app.get("/healthz", tags=["ops"])

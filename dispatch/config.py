@@ -57,6 +57,21 @@ class Settings(BaseSettings):
     tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
     tile_attribution: str = ""
     tile_max_zoom: int = Field(default=18, ge=1, le=22)
+    # --- live feed (dispatch.feed) ---
+    #: browser origins allowed to open the feed besides the app's own host (JSON list;
+    #: ["*"] allows any); clients that send no Origin (not browsers) are always allowed
+    feed_origins: list[str] = []
+    #: events a socket may have waiting; a client that falls this far behind is dropped
+    feed_queue_max: int = 1000
+    #: the most events a reconnecting client is replayed; further behind → resync
+    feed_replay_max: int = 100_000
+    feed_heartbeat_s: float = 15.0
+    feed_auth_timeout_s: float = 10.0
+    #: the log is read at least this often, and this often while Redis is away
+    feed_poll_s: float = 5.0
+    feed_degraded_poll_s: float = 0.25
+    #: connected sockets' tokens are re-checked this often (revoked, expired, user disabled)
+    feed_revalidate_s: float = 30.0
 
     @property
     def is_sqlite(self) -> bool:

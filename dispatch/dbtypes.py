@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
-from sqlalchemy import DateTime, Enum, TypeDecorator
+from sqlalchemy import DateTime, Enum, Table, TypeDecorator, inspect
 from sqlmodel import Field
 
 #: ids are positive ``integer`` (int4) columns on PostgreSQL; an id or page offset past this
@@ -76,3 +76,10 @@ def enum_column(enum: type[StrEnum], name: str, **kw: Any) -> Any:
 
 def time_column(**kw: Any) -> Any:
     return Field(sa_type=UTCDateTime(), **kw)
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core table of a SQLModel class, for multi-row statements without ORM objects."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table)
+    return table

@@ -3,7 +3,7 @@
 from dispatch.auth.models import AuthSession, User
 from dispatch.cases.models import Case, IdempotencyRecord, Report
 from dispatch.catalogue.models import Area, Cell, EventType
-from dispatch.feed.models import Event
+from dispatch.feed.models import Event, FeedHead
 from dispatch.photos.models import Photo
 from dispatch.tickets.models import Ticket
 from dispatch.units.models import Team, Unit
@@ -15,6 +15,7 @@ __all__ = [
     "Cell",
     "Event",
     "EventType",
+    "FeedHead",
     "IdempotencyRecord",
     "Photo",
     "Report",

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from dispatch.auth.service import AuthService
     from dispatch.cases.writer import IntakeWriter
     from dispatch.citydata import CityData
+    from dispatch.feed.hub import FeedHub
     from dispatch.routing.rules import RuleTable
     from dispatch.tickets.deadlines import WorkingCalendar
     from geo import Grid
@@ -33,6 +34,8 @@ class AppState:
     grid_version: str
     #: built from the state itself, so it is set right after construction
     intake: IntakeWriter = field(init=False)
+    #: made in the app's lifespan (it needs the running loop)
+    feed: FeedHub = field(init=False)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from dispatch.auth.principal import Principal
+from dispatch.auth.service import token_hash
 from dispatch.deps import PrincipalDep, StateDep, oauth2
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -42,6 +43,7 @@ async def logout(
     state: StateDep, principal: PrincipalDep, tok: Annotated[str, Depends(oauth2)]
 ) -> None:
     await run_in_threadpool(state.auth.logout, tok)
+    await state.feed.revoke(token_hash(tok))  # its live-feed sockets close, in every process
 
 
 @router.get("/me", response_model=MeOut)

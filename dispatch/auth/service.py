@@ -114,6 +114,23 @@ class AuthService:
             self._cache[key] = (p, now + CACHE_TTL_S, row[1].timestamp())
         return p
 
+    def valid_hashes(self, hashes: set[str]) -> set[str]:
+        """Which of these token hashes still work (not revoked, not expired, user active)."""
+        if not hashes:
+            return set()
+        with Session(self.read_engine) as s:
+            rows = s.execute(
+                select(col(AuthSession.token_hash))
+                .join(User, col(AuthSession.user_id) == col(User.id))
+                .where(
+                    col(AuthSession.token_hash).in_(sorted(hashes)),
+                    col(AuthSession.revoked_at).is_(None),
+                    col(AuthSession.expires_at) > utcnow(),
+                    col(User.active),
+                )
+            )
+            return {r[0] for r in rows}
+
     def logout(self, token: str) -> None:
         key = token_hash(token)
         with transaction(self.engine) as s:

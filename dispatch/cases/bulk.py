@@ -15,17 +15,19 @@ from enum import Enum
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, insert, inspect, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlmodel import Session
 
 from dispatch.cases.duplicates import distance_m, duplicate_candidates
 from dispatch.cases.intake import Outcome, Prepared, case_number
 from dispatch.cases.models import Case, IdempotencyRecord, Report
 from dispatch.cases.views import deadline_light
+from dispatch.dbtypes import table_of
 from dispatch.enums import CaseStatus, PhotoKind, TicketRole, TicketStatus
 from dispatch.errors import DomainError, Unprocessable
 from dispatch.feed.log import json_default
 from dispatch.feed.models import Event
+from dispatch.feed.sequence import mark
 from dispatch.photos.models import Photo
 from dispatch.state import AppState
 from dispatch.tickets.deadlines import deadlines_for
@@ -193,8 +195,12 @@ def _case_row(state: AppState, p: Prepared, cid: int) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def _write_rows(conn: Any, **rows: list[dict[str, Any]]) -> None:
-    """Multi-row INSERTs through Core (no ORM objects), parents first, then photo links."""
+def _write_rows(s: Session, **rows: list[dict[str, Any]]) -> None:
+    """Multi-row INSERTs through Core (no ORM objects), parents first, then photo links;
+    the events are numbered at commit like any others."""
+    conn = s.connection()
+    if rows.get("events"):
+        mark(s)
     tables = {"cases": Case, "reports": Report, "tickets": Ticket, "events": Event,
               "records": IdempotencyRecord}  # fmt: skip
     for name, model in tables.items():
@@ -253,7 +259,7 @@ def _insert(state: AppState, s: Session, items: list[Prepared]) -> list[Outcome]
                            photo_ids=list(p.body.photo_ids), now=now)  # fmt: skip
         rows["records"].append(_record_row(p, body))
         outcomes.append(Outcome(201, body, False))
-    _write_rows(s.connection(), **rows)
+    _write_rows(s, **rows)
     return outcomes
 
 
@@ -307,14 +313,8 @@ def _join(state: AppState, s: Session, items: list[tuple[Prepared, int]]) -> lis
         )
         records.append(_record_row(p, body))
         outcomes.append(Outcome(201, body, False))
-    _write_rows(conn, reports=reports, events=events, records=records, photo_links=links)
+    _write_rows(s, reports=reports, events=events, records=records, photo_links=links)
     return outcomes
-
-
-def table_of(model: type[Any]) -> Table:
-    table = inspect(model).local_table
-    assert isinstance(table, Table)
-    return table
 
 
 def answer_json(

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from dispatch.dbtypes import utcnow
 from dispatch.feed.models import Event
+from dispatch.feed.sequence import mark
 
 
 def json_default(value: Any) -> str:
@@ -33,7 +34,8 @@ def record(
     at: datetime | None = None,
     **data: Any,
 ) -> Event:
-    """Add one event row to the session (flushed with the change it describes)."""
+    """Add one event row to the session (flushed with the change it describes; numbered at
+    commit by :mod:`dispatch.feed.sequence`)."""
     ev = Event(
         type=type,
         at=at or utcnow(),
@@ -47,4 +49,5 @@ def record(
         data=json.dumps(data, ensure_ascii=False, default=json_default, separators=(",", ":")),
     )
     session.add(ev)
+    mark(session)
     return ev

@@ -47,7 +47,7 @@ def last_change(s: Session, row: Ticket | Case) -> tuple[str, datetime | None]:
         query = query.where(Event.ticket_id == row.id)
     else:
         query = query.where(Event.case_id == row.id, col(Event.ticket_id).is_(None))
-    found = s.exec(query.order_by(col(Event.seq).desc()).limit(1)).first()
+    found = s.exec(query.order_by(col(Event.id).desc()).limit(1)).first()
     if found is None:
         return "system", None
     at, username = found

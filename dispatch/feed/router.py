@@ -1,0 +1,179 @@
+"""``WS /api/v1/feed`` and ``GET /api/v1/feed/snapshot``; the protocol is in docs/api.md.
+
+A socket's life: Origin check → accept → the first message must be ``auth`` → ``ready``
+→ replay from ``since`` (straight from the log, filtered) → live events from the hub's
+queue, skipping any the replay already sent → heartbeats while idle. The hub may drop it
+(slow, revoked); the client may go away; either way it is unsubscribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel
+
+from dispatch.auth.principal import Principal
+from dispatch.auth.service import token_hash
+from dispatch.deps import PrincipalDep, StateDep
+from dispatch.errors import DomainError
+from dispatch.feed import reader
+from dispatch.feed.audience import may_see
+from dispatch.feed.hub import PAGE, Subscriber
+from dispatch.state import AppState
+
+log = logging.getLogger("griddispatch.feed")
+router = APIRouter(prefix="/api/v1/feed", tags=["feed"])
+
+#: close codes (4000-4999 are the application's own)
+AUTH_FAILED, ORIGIN_REFUSED, AUTH_TIMEOUT, RESYNC = 4401, 4403, 4408, 4409
+
+
+class Snapshot(BaseModel):
+    seq: int
+    cases: list[dict[str, Any]]
+
+
+@router.get("/snapshot", response_model=Snapshot)
+async def snapshot(state: StateDep, principal: PrincipalDep) -> Snapshot:
+    """The open cases (and their tickets) the caller may see, current as of ``seq``: load
+    this, then connect the feed with ``since=seq``."""
+    seq, cases = await asyncio.to_thread(reader.open_cases, state.db.read_engine, principal)
+    return Snapshot(seq=seq, cases=cases)
+
+
+def origin_allowed(ws: WebSocket, allowed: list[str]) -> bool:
+    """Browsers always send Origin: it must be this host or listed. Other clients send none."""
+    origin = ws.headers.get("origin")
+    if origin is None or "*" in allowed or origin in allowed:
+        return True
+    return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower()
+
+
+def _control(kind: str, **fields: Any) -> str:
+    return orjson.dumps({"type": kind, **fields}).decode()
+
+
+@router.websocket("")
+async def feed(ws: WebSocket, since: int | None = Query(default=None, ge=0)) -> None:
+    state: AppState = ws.app.state.gd
+    settings = state.settings
+    if not origin_allowed(ws, settings.feed_origins):
+        await ws.close(code=ORIGIN_REFUSED, reason="origin not allowed")
+        return
+    await ws.accept()
+    principal, token = await _authenticate(ws, state)
+    if principal is None:
+        return
+    hub = state.feed
+    sub, live_from = hub.subscribe(principal, token_hash(token))
+    try:
+        await ws.send_text(_control("ready", head=live_from, since=since))
+        if since is not None and (
+            since > live_from or live_from - since > settings.feed_replay_max
+        ):
+            sub.drop(RESYNC, "since is out of range: reload the snapshot")
+            last = live_from
+        else:
+            last = await _replay(ws, state, principal, since, live_from)
+        await _serve(ws, sub, last, settings.feed_heartbeat_s, lambda: hub.cursor)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client went away
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def _authenticate(ws: WebSocket, state: AppState) -> tuple[Principal | None, str]:
+    timeout = state.settings.feed_auth_timeout_s
+    try:
+        first = orjson.loads(await asyncio.wait_for(ws.receive_text(), timeout))
+    except TimeoutError:
+        await ws.close(code=AUTH_TIMEOUT, reason="send the auth message first")
+        return None, ""
+    except (orjson.JSONDecodeError, KeyError):
+        await ws.close(code=AUTH_FAILED, reason="the first message must be JSON")
+        return None, ""
+    except WebSocketDisconnect:
+        return None, ""
+    token = first.get("token") if isinstance(first, dict) else None
+    if not (isinstance(first, dict) and first.get("type") == "auth" and isinstance(token, str)):
+        await ws.close(code=AUTH_FAILED, reason='first message: {"type": "auth", "token": ...}')
+        return None, ""
+    try:
+        principal = state.auth.cached(token) or await asyncio.to_thread(state.auth.principal, token)
+    except DomainError as exc:
+        await ws.close(code=AUTH_FAILED, reason=exc.message[:120])
+        return None, ""
+    return principal, token
+
+
+async def _replay(
+    ws: WebSocket, state: AppState, principal: Principal, since: int | None, upto: int
+) -> int:
+    """Send the caller's events in ``(since, upto]`` from the log; the last seq covered."""
+    if since is None:
+        return upto
+    after = since
+    while after < upto:
+        events = await asyncio.to_thread(
+            reader.events_after, state.db.read_engine, after, upto, PAGE
+        )
+        if not events:
+            break
+        for e in events:
+            if may_see(principal, e):
+                await ws.send_text(e.text)
+        after = events[-1].seq
+    return upto
+
+
+async def _serve(ws: WebSocket, sub: Subscriber, last: int, heartbeat_s: float, head: Any) -> None:
+    """Live events until the client leaves or the hub drops it; heartbeats while idle."""
+    receiver = asyncio.create_task(_drain_incoming(ws))
+    try:
+        while not receiver.done():
+            getter = asyncio.ensure_future(sub.queue.get())
+            waiting: set[asyncio.Future[Any]] = {getter, receiver, sub.dropped}
+            done, _ = await asyncio.wait(
+                waiting,
+                timeout=heartbeat_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if sub.dropped in done:
+                getter.cancel()
+                code, reason = sub.dropped.result()
+                await _close(ws, code, reason)
+                return
+            if getter in done:
+                seq, text = getter.result()
+                if seq > last:
+                    await ws.send_text(text)
+                    last = seq
+            else:
+                getter.cancel()
+                if not done:
+                    await ws.send_text(_control("heartbeat", head=head()))
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receiver
+
+
+async def _drain_incoming(ws: WebSocket) -> None:
+    """Read (and ignore) what the client sends, so a close from its side is noticed."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await ws.receive_text()
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    """Tell a dropped client why, without letting a stuck socket hold us up."""
+    with contextlib.suppress(Exception):
+        if code == RESYNC:
+            await asyncio.wait_for(ws.send_text(_control("resync", reason=reason)), 1.0)
+        await asyncio.wait_for(ws.close(code=code, reason=reason), 1.0)
