@@ -31,6 +31,7 @@ SHELL_GLOBS = (
     "vendor/leaflet/leaflet-src.esm.js",
     "vendor/leaflet/leaflet.css",
     "vendor/idb/index.js",
+    "vendor/icons/sprite.svg",
     "report.webmanifest",
     "img/*.svg",
 )

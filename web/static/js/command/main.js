@@ -23,7 +23,14 @@ async function main() {
     ...["reported", "dispatched", "verifying", "closed"].map((s) => h("span", h(`i.swatch.st-${s}`), tr(`case.${s}`))),
     h("span.sep"),
     ...["green", "yellow", "red"].map((s) => h("span", h(`i.ring.dl-${s}`), tr(`light.${s}`))));
-  const drawer = caseDrawer({ api, catalogue, user, onFocus: (c) => city.flyTo(c.location.lon, c.location.lat, Math.max(city.map.getZoom(), 15)) });
+  const drawer = caseDrawer({ api, catalogue, user, onFocus: (c) => focus(c) });
+  // centre the case in the part of the map the drawer leaves free
+  function focus(c) {
+    const zoom = Math.max(city.map.getZoom(), 15);
+    const free = drawer.offsetWidth < mapEl.offsetWidth * 0.8 ? drawer.offsetWidth / 2 : 0;
+    const p = city.map.project(city.latlng(c.location.lon, c.location.lat), zoom).add([free, 0]);
+    city.map.flyTo(city.map.unproject(p, zoom), zoom, { duration: 0.6 });
+  }
   const panel = new Panel({ api, catalogue, store, onOpen: (id) => drawer.open(id) });
   const filters = filterBar(catalogue, (pred) => {
     markers.setFilter(pred);
@@ -58,6 +65,8 @@ async function main() {
       panel.render();
       panel.loadToday().catch(() => {});
     },
+    history: 40,
+    onHistory: (ev) => panel.streamItem(ev, null),
     onEvent: (ev) => {
       const c = store.apply(ev);
       panel.event(ev, c);

@@ -40,6 +40,7 @@ export function worst(lights) {
 
 /** A chip "剩 1小时05分" / "超时 12分" kept up to date by tick(). */
 export function countdownChip(ticket, opts = {}) {
+  if (!dueOf(ticket)) return null; // no step is timed: nothing to count down
   const el = h("span.countdown");
   el.update = () => {
     const l = lightOf(ticket, opts);

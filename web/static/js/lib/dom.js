@@ -5,7 +5,7 @@ export function h(spec, attrs, ...children) {
   const [tag, ...classes] = spec.split(".");
   const el = document.createElement(tag || "div");
   if (classes.length) el.className = classes.join(" ");
-  if (attrs && (typeof attrs !== "object" || attrs instanceof Node || Array.isArray(attrs))) {
+  if (attrs !== undefined && attrs !== null && (typeof attrs !== "object" || attrs instanceof Node || Array.isArray(attrs))) {
     children.unshift(attrs);
     attrs = null;
   }
@@ -39,11 +39,16 @@ export function fill(el, ...children) {
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
-/** An icon from the vendored Lucide set, coloured by CSS currentColor (a mask). */
+/** An icon of the vendored Lucide sprite (web/icons.txt names them), in currentColor. */
 export function icon(name, cls = "") {
-  const el = h("span.icon", { "aria-hidden": "true", class: cls || null });
-  el.style.setProperty("--icon", `url("/static/vendor/icons/${name}.svg")`);
-  return el;
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("class", `icon${cls ? " " + cls : ""}`);
+  svg.setAttribute("aria-hidden", "true");
+  const use = document.createElementNS(NS, "use");
+  use.setAttribute("href", `/static/vendor/icons/sprite.svg#${name}`);
+  svg.append(use);
+  return svg;
 }
 
 let toastBox;

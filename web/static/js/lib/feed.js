@@ -14,10 +14,13 @@ export class Feed {
    * @param {(state) => void} o.onState    "connecting" | "live" | "offline"
    * @param {() => void} o.onAuthLost      the token was refused (4401)
    * @param {boolean} o.snapshot           load the snapshot on start (else start live from now)
+   * @param {number} o.history             also replay this many events before the first snapshot
+   *                                       to onHistory (already part of the snapshot: a list only)
    */
-  constructor({ api, onSnapshot = () => {}, onEvent, onState = () => {}, onAuthLost = () => {}, snapshot = true }) {
-    Object.assign(this, { api, onSnapshot, onEvent, onState, onAuthLost, wantSnapshot: snapshot });
+  constructor({ api, onSnapshot = () => {}, onEvent, onHistory = () => {}, onState = () => {}, onAuthLost = () => {}, snapshot = true, history = 0 }) {
+    Object.assign(this, { api, onSnapshot, onEvent, onHistory, onState, onAuthLost, wantSnapshot: snapshot, history });
     this.seq = null;
+    this.replayFrom = null; // first connection only: since = snapshot seq - history
     this.attempt = 0;
     this.stopped = false;
     this.ws = null;
@@ -30,6 +33,7 @@ export class Feed {
   async start() {
     this.stopped = false;
     if (this.wantSnapshot) await this.resync();
+    if (this.history && this.seq !== null) this.replayFrom = Math.max(0, this.seq - this.history);
     this.connect();
   }
 
@@ -52,7 +56,8 @@ export class Feed {
     clearTimeout(this.timer);
     this.onState(navigator.onLine ? "connecting" : "offline");
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const since = this.seq === null ? "" : `?since=${this.seq}`;
+    const from = this.replayFrom ?? this.seq;
+    const since = from === null ? "" : `?since=${from}`;
     let ws;
     try {
       ws = new WebSocket(`${proto}//${location.host}/api/v1/feed${since}`);
@@ -75,12 +80,16 @@ export class Feed {
       }
       if (msg.type === "ready") {
         this.attempt = 0;
+        if (this.replayFrom !== null && msg.since !== this.replayFrom) this.replayFrom = null;
         if (this.seq === null) this.seq = msg.head;
         this.onState("live");
       } else if (msg.type === "resync") {
         resync = true;
       } else if (typeof msg.seq === "number") {
-        if (this.seq !== null && msg.seq <= this.seq) return; // already seen
+        if (this.seq !== null && msg.seq <= this.seq) {
+          if (this.replayFrom !== null) this.onHistory(msg); // older than the snapshot
+          return;
+        }
         this.seq = msg.seq;
         try {
           this.onEvent(msg);
@@ -90,6 +99,7 @@ export class Feed {
       }
     };
     ws.onclose = async (e) => {
+      this.replayFrom = null;
       clearTimeout(this.watchdog);
       if (this.ws !== ws) return;
       this.ws = null;

@@ -11,6 +11,7 @@ export { L };
 const CELL_ZOOM = 16; // unit cells (~100 m) are drawn from this zoom on
 const STYLE = {
   district: { color: "#1d4ed8", weight: 2.2, opacity: 0.9, fillColor: "#dbeafe", fillOpacity: 0.18 },
+  districtDark: { color: "#3b82f6", weight: 2, opacity: 0.95, fillColor: "#1e3a8a", fillOpacity: 0.22 },
   street: { color: "#3b82f6", weight: 1.2, opacity: 0.7, dashArray: "4 3", fill: false },
   community: { color: "#93c5fd", weight: 0.8, opacity: 0.7, fill: false },
   cell: { color: "#94a3b8", weight: 0.5, opacity: 0.8, fill: false },
@@ -43,10 +44,11 @@ export async function createCityMap(el, { api, config, levels = ["district", "st
     L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: tiles.max_zoom, crossOrigin: false }).addTo(map);
   }
   const coordsToLatLng = (c) => latlng(c[0], c[1]);
-  const panes = ["areas", "cells", "cases", "pulse"];
+  const panes = ["areas", "cells", "labels", "cases", "pulse"];
   panes.forEach((p, i) => (map.createPane(p).style.zIndex = 390 + i * 10));
   map.getPane("areas").style.pointerEvents = "none";
   map.getPane("cells").style.pointerEvents = "none";
+  map.getPane("labels").style.pointerEvents = "none";
 
   const layers = {};
   const areas = {};
@@ -54,12 +56,19 @@ export async function createCityMap(el, { api, config, levels = ["district", "st
   for (const level of levels) {
     areas[level] = api.get("/grid/areas", { level });
     areas[level].then((gj) => {
-      layers[level] = L.geoJSON(gj, { style: STYLE[level], coordsToLatLng, pane: "areas", interactive: false });
+      const style = dark && level === "district" ? STYLE.districtDark : STYLE[level];
+      layers[level] = L.geoJSON(gj, { style, coordsToLatLng, pane: "areas", interactive: false });
       if (level === "district") {
         layers[level].addTo(map);
         for (const f of gj.features) {
-          const center = L.geoJSON(f, { coordsToLatLng }).getBounds().getCenter();
-          L.marker(center, { icon: L.divIcon({ className: "area-label", html: `<span>${escapeHtml(pick(f.properties))}</span>`, iconSize: null }), interactive: false, pane: "areas" }).addTo(labels);
+          // a district reaches far beyond the gridded core: label the part inside the grid
+          const b = L.geoJSON(f, { coordsToLatLng }).getBounds();
+          const core = L.latLngBounds(latlng(minx, miny), latlng(maxx, maxy));
+          if (!b.intersects(core)) continue;
+          const center = L.latLngBounds(
+            [Math.max(b.getSouth(), core.getSouth()), Math.max(b.getWest(), core.getWest())],
+            [Math.min(b.getNorth(), core.getNorth()), Math.min(b.getEast(), core.getEast())]).getCenter();
+          L.marker(center, { icon: L.divIcon({ className: "area-label", html: `<span>${escapeHtml(pick(f.properties))}</span>`, iconSize: null }), interactive: false, pane: "labels" }).addTo(labels);
         }
       }
       showLevels();

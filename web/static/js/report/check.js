@@ -23,8 +23,8 @@ export function checkList({ api, catalogue, config }) {
       before.length ? photoStrip(api, before, { caption: t("check.before") }) : null,
       after.length ? photoStrip(api, after, { caption: t("check.after") }) : null,
       h("div.actions",
-        h("button.danger", { type: "button", onclick: () => verify(c, false) }, icon("undo-2"), t("check.fail")),
-        h("button.success", { type: "button", onclick: () => verify(c, true) }, icon("check"), t("check.pass"))));
+        h("button.danger", { type: "button", dataset: { verdict: "fail" }, onclick: () => verify(c, false) }, icon("undo-2"), t("check.fail")),
+        h("button.success", { type: "button", dataset: { verdict: "pass" }, onclick: () => verify(c, true) }, icon("check"), t("check.pass"))));
   }
 
   async function verify(c, passed) {

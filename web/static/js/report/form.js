@@ -16,7 +16,7 @@ export function reportForm({ api, config, catalogue, user, onQueued }) {
 
   function check() {
     const missing = [];
-    if (!type.value()) missing.push(t("form.need_type"));
+    if (!type.chosen()) missing.push(t("form.need_type"));
     if (!position.current()) missing.push(t("form.need_position"));
     hint.textContent = missing.join(" · ");
     return !missing.length;
@@ -27,7 +27,7 @@ export function reportForm({ api, config, catalogue, user, onQueued }) {
     onsubmit: async (e) => {
       e.preventDefault();
       if (!check()) return;
-      const et = type.value();
+      const et = type.chosen();
       const p = position.current();
       submit.disabled = true;
       try {

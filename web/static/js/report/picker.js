@@ -54,7 +54,7 @@ export function eventPicker(catalogue, onChange) {
   }
 
   render();
-  button.value = () => chosen;
+  button.chosen = () => chosen;
   button.reset = () => { chosen = null; render(); };
   button.rerender = render;
   return button;

@@ -69,10 +69,10 @@ export function ticketDetail({ api, config, catalogue, onBack, onChanged }) {
       }
     };
     const buttons = [];
-    if (tk.status === "dispatched") buttons.push(h("button.primary.big", { type: "button", onclick: act("accept") }, icon("check"), t("team.accept")));
-    if (tk.status === "accepted") buttons.push(h("button.secondary.big", { type: "button", onclick: act("start") }, icon("play"), t("team.start")));
-    if (tk.status === "accepted" || tk.status === "in_progress") buttons.push(h("button.success.big", { type: "button", onclick: () => resolve(tk) }, icon("shield-check"), t("team.resolve")));
-    if (tk.status === "dispatched" || tk.status === "accepted") buttons.push(h("button.ghost.danger-text", { type: "button", onclick: () => giveBack(tk) }, icon("undo-2"), t("team.return")));
+    if (tk.status === "dispatched") buttons.push(h("button.primary.big", { type: "button", dataset: { act: "accept" }, onclick: act("accept") }, icon("check"), t("team.accept")));
+    if (tk.status === "accepted") buttons.push(h("button.secondary.big", { type: "button", dataset: { act: "start" }, onclick: act("start") }, icon("play"), t("team.start")));
+    if (tk.status === "accepted" || tk.status === "in_progress") buttons.push(h("button.success.big", { type: "button", dataset: { act: "resolve" }, onclick: () => resolve(tk) }, icon("shield-check"), t("team.resolve")));
+    if (tk.status === "dispatched" || tk.status === "accepted") buttons.push(h("button.ghost.danger-text", { type: "button", dataset: { act: "return" }, onclick: () => giveBack(tk) }, icon("undo-2"), t("team.return")));
     if (tk.status === "resolved") buttons.push(h("p.muted", icon("clock"), t("team.waiting_check", { at: fmtTime(tk.resolved_at) })));
     return buttons.length ? h("div.action-bar", buttons) : null;
   }
