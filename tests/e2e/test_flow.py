@@ -90,6 +90,8 @@ def test_report_to_closed_case(
 
     # --- the responsible team: inbox, accept, start, resolve with an after-photo
     team = open_page("/team", f"team-{lead}")
+    team.wait_for_selector(f'.ticket-card[data-case="{case_id}"] .countdown[data-state="green"]')
+    shoot(team, "team-inbox-phone")
     team.click(f'.ticket-card[data-case="{case_id}"]')
     team.click('[data-act="accept"]')
     team.click('[data-act="start"]')
