@@ -106,7 +106,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def open_page(browser: Any, live_app: LiveApp) -> Iterator[Callable[..., Any]]:
-    """open_page(path, user, size=PHONE, geo=(lon, lat)) -> a signed-in page with .guard."""
+    """open_page(path, user, size=PHONE, geo=(lon, lat), before=fn) -> a signed-in page with
+    .guard; ``before(page)`` runs before the first navigation (e.g. to route its websocket)."""
     contexts: list[tuple[Any, Guard]] = []
 
     def make(
@@ -116,6 +117,7 @@ def open_page(browser: Any, live_app: LiveApp) -> Iterator[Callable[..., Any]]:
         size: dict[str, int] = PHONE,
         geo: tuple[float, float] | None = None,
         locale: str = "zh-CN",
+        before: Callable[[Any], None] | None = None,
     ) -> Any:
         guard = Guard()
         options: dict[str, Any] = {
@@ -150,6 +152,8 @@ def open_page(browser: Any, live_app: LiveApp) -> Iterator[Callable[..., Any]]:
         page = ctx.new_page()
         page.on("pageerror", lambda e: guard.errors.append(str(e)))
         page.guard = guard
+        if before:
+            before(page)
         page.goto(live_app.url + path)
         if user:
             sign_in(page, user)
