@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from dispatch.deps import StateDep
-from dispatch.web.views import PAGES, page_config, service_worker
+from dispatch.web.views import APP_PAGES, page_config, page_html, service_worker
 
 router = APIRouter(tags=["web"])
 
@@ -42,16 +42,21 @@ def report_service_worker(state: StateDep) -> Response:
     return Response(body, media_type="text/javascript", headers=headers)
 
 
-def _page_route(path: str, filename: str) -> None:
-    def page(state: StateDep) -> FileResponse:
-        file = state.settings.web_dir / "pages" / filename
-        return FileResponse(file, media_type="text/html", headers=NO_CACHE)
+def _page_route(path: str) -> None:
+    def page(state: StateDep) -> HTMLResponse:
+        return HTMLResponse(page_html(state.settings.web_dir, path), headers=NO_CACHE)
 
-    router.add_api_route(path, page, methods=["GET"], include_in_schema=False, name=filename)
+    router.add_api_route(path, page, methods=["GET"], include_in_schema=False, name=path)
 
 
-for _path, _file in PAGES.items():
-    _page_route(_path, _file)
+for _path in APP_PAGES:
+    _page_route(_path)
+
+
+@router.get("/", include_in_schema=False)
+def index(state: StateDep) -> FileResponse:
+    """A landing page linking the three pages."""
+    return FileResponse(state.settings.web_dir / "pages" / "index.html", headers=NO_CACHE)
 
 
 def mount_web(app: FastAPI, web_dir: Path) -> None:

@@ -14,13 +14,26 @@ from typing import Any
 from dispatch.config import Settings
 from geo import Grid
 
-#: the pages, by URL path, and the HTML file of each under web/pages/
-PAGES = {
-    "/": "index.html",
-    "/report": "report.html",
-    "/team": "team.html",
-    "/command": "command.html",
+#: the app pages: URL path -> (folder under static/js/ and name, title, stylesheet, extra head)
+APP_PAGES = {
+    "/report": (
+        "report",
+        "网格员上报",
+        "mobile",
+        '<link rel="manifest" href="/static/report.webmanifest">',
+    ),
+    "/team": ("team", "执法队任务", "mobile", ""),
+    "/command": ("command", "指挥中心", "command", ""),
 }
+
+
+def page_html(web_dir: Path, path: str) -> str:
+    """One page: web/pages/shell.html filled in (each page is one ES module)."""
+    page, title, css, head = APP_PAGES[path]
+    shell = (web_dir / "pages" / "shell.html").read_text(encoding="utf-8")
+    head = head + "\n" if head else ""
+    return shell.format(page=page, title=title, css=css, head=head)
+
 
 #: what the worker's service worker stores on install, so /report opens with no network
 #: (globs under web/static/, plus the page itself); icons and photos are cached as used
@@ -76,7 +89,7 @@ def service_worker(web_dir: Path) -> str:
     static = web_dir / "static"
     files = shell_files(web_dir)
     digest = hashlib.sha256()
-    for p in [web_dir / "pages" / "report.html", web_dir / "sw-report.js", *files]:
+    for p in [web_dir / "pages" / "shell.html", web_dir / "sw-report.js", *files]:
         st = p.stat()
         digest.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns}".encode())
     urls = ["/report", *("/static/" + p.relative_to(static).as_posix() for p in files)]
