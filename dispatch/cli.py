@@ -211,7 +211,15 @@ def locate(
     type=int,
     help="Worker processes (each holds the grid and its own intake writer).",
 )
-def serve(host: str, port: int, city_dir: Path | None, log_level: str, workers: int) -> None:
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log every request (off when a proxy in front logs them).",
+)
+def serve(
+    host: str, port: int, city_dir: Path | None, log_level: str, workers: int, access_log: bool
+) -> None:
     """Start the web service. Settings come from the environment (DATABASE_URL, REDIS_URL…)."""
     import os
 
@@ -240,6 +248,7 @@ def serve(host: str, port: int, city_dir: Path | None, log_level: str, workers: 
         proxy_headers=True,
         server_header=False,
         workers=workers,
+        access_log=access_log,
     )
 
 

@@ -1,8 +1,8 @@
 """Real processes for tests that need them: `griddispatch serve` on a port, a Redis server.
 
 A test that must see what crosses a socket (websockets, several app processes, Redis going
-away) cannot use the in-process TestClient; these start the real thing and wait for it by
-polling its health, never by sleeping a fixed time.
+away) cannot use the in-process TestClient; these start the real thing and wait for the line
+in its output that says it is ready, never by sleeping a fixed time.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 from apikit import DEMO_PASSWORD, Api
@@ -32,14 +31,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Any, timeout: float, what: str) -> None:
-    """Poll ``check()`` until true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
+class Child:
+    """A child process whose output goes to a log file through a thread that also watches
+    for the line saying it is ready, so starting it awaits that line instead of polling."""
+
+    def __init__(self, cmd: list[str], log: Path, ready_line: str, env: dict[str, str]) -> None:
+        self.cmd, self.log, self.ready_line, self.env = cmd, log, ready_line, env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        ready = threading.Event()
+        self.proc = proc = subprocess.Popen(
+            self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            with self.log.open("ab") as out:
+                for line in proc.stdout:
+                    out.write(line)
+                    out.flush()
+                    if self.ready_line.encode() in line:
+                        ready.set()
+            ready.set()  # it ended: stop waiting, start() sees it gone
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout) or proc.poll() is not None:
+            self.stop()
+            raise AssertionError(f"{self.cmd[0]} did not start: {self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
             return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class AppServer:
@@ -48,7 +78,9 @@ class AppServer:
     def __init__(self, database_url: str, tmp: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
+        cmd = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1",
+               "--port", str(self.port), "--log-level", "info", "--no-access-log"]  # fmt: skip
+        environ = {
             **os.environ,
             "DATABASE_URL": database_url,
             "GRIDDISPATCH_DEMO_PASSWORD": DEMO_PASSWORD,
@@ -56,67 +88,36 @@ class AppServer:
             "GRIDDISPATCH_ESCALATION_INTERVAL_S": "3600",
             **env,
         }
-        self.log = tmp / f"server-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        log = tmp / f"server-{self.port}.log"
+        self.child = Child(cmd, log, "Application startup complete", environ)
 
     def start(self) -> AppServer:
-        cmd = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        wait_until(self._up, START_TIMEOUT_S, f"the app on port {self.port} ({self.log})")
+        self.child.start()
         return self
 
-    def _up(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"the app exited: {self.log.read_text()[-2000:]}")
-        try:
-            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        self.child.stop()
 
 
 class RedisServer:
     """A Redis of the test's own on a free port, so stopping it disturbs nobody else."""
 
-    def __init__(self) -> None:
+    def __init__(self, tmp: Path) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RedisServer:
         exe = shutil.which("redis-server")
         assert exe, "redis-server is not installed"
         cmd = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no"]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._up, 10, f"redis on port {self.port}")
+               "--appendonly", "no", "--dir", str(tmp)]  # fmt: skip
+        log = tmp / f"redis-{self.port}.log"
+        self.child = Child(cmd, log, "Ready to accept connections", dict(os.environ))
+
+    def start(self) -> RedisServer:
+        self.child.start(10)
         return self
 
-    def _up(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
+        self.child.stop()
 
 
 class RemoteApi(Api):

@@ -63,6 +63,8 @@ class FeedClient:
         self.heartbeats = 0
         self.resyncs = 0
         self.snapshot: dict[str, Any] | None = None
+        #: set once a resync's snapshot is loaded (and ``ready`` cleared until reconnected)
+        self.resynced = asyncio.Event()
         self._ws: Any = None
 
     @property
@@ -147,4 +149,6 @@ class FeedClient:
                     with contextlib.suppress(ConnectionClosed):
                         await ws.close()
                     await self.load_snapshot()
+                    self.ready.clear()
+                    self.resynced.set()
                     return

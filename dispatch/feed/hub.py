@@ -80,6 +80,8 @@ class FeedHub:
         self._valid_tokens = valid_tokens
         self.cursor = 0
         self.delivered = 0
+        #: subscribers dropped for falling behind
+        self.dropped_slow = 0
         self._groups: dict[Hashable, set[Subscriber]] = {}
         self._wake = asyncio.Event()
         self._publish_wake = asyncio.Event()
@@ -144,6 +146,18 @@ class FeedHub:
             if sub.token_hash == token_hash:
                 sub.drop(4401, "token revoked")
 
+    def stats(self) -> dict[str, Any]:
+        return {
+            "clients": sum(len(g) for g in self._groups.values()),
+            "max_queued": max((sub.queue.qsize() for sub in self.subscribers()), default=0),
+            "cursor": self.cursor,
+            "delivered": self.delivered,
+            "dropped_slow": self.dropped_slow,
+            "bus": type(self.bus).__name__,
+            "bus_healthy": self.bus.healthy,
+            "bus_reconnects": self.bus.reconnects,
+        }
+
     # ------------------------------------------------------------ wake-ups
 
     def _local_commit(self, head: int) -> None:
@@ -205,6 +219,7 @@ class FeedHub:
                     for item in visible:
                         sub.queue.put_nowait(item)
                 except asyncio.QueueFull:
+                    self.dropped_slow += 1
                     sub.drop(4409, "client too slow: reload the snapshot")
 
     # ------------------------------------------------------------ revalidation

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from dispatch.auth.principal import Principal
 from dispatch.auth.service import token_hash
 from dispatch.deps import PrincipalDep, StateDep
-from dispatch.errors import DomainError
+from dispatch.errors import DomainError, Forbidden
 from dispatch.feed import reader
 from dispatch.feed.audience import may_see
 from dispatch.feed.hub import PAGE, Subscriber
@@ -45,6 +45,25 @@ async def snapshot(state: StateDep, principal: PrincipalDep) -> Snapshot:
     this, then connect the feed with ``since=seq``."""
     seq, cases = await asyncio.to_thread(reader.open_cases, state.db.read_engine, principal)
     return Snapshot(seq=seq, cases=cases)
+
+
+class FeedStats(BaseModel):
+    clients: int = Field(description="sockets connected to this process")
+    max_queued: int = Field(description="the longest queue of events waiting for a socket")
+    cursor: int = Field(description="the last seq this process has delivered")
+    delivered: int = Field(description="events read from the log since the process started")
+    dropped_slow: int = Field(description="sockets dropped for falling behind")
+    bus: str
+    bus_healthy: bool
+    bus_reconnects: int
+
+
+@router.get("/stats", response_model=FeedStats)
+async def stats(state: StateDep, principal: PrincipalDep) -> FeedStats:
+    """This process's feed: connected clients, position, drops, bus health (command center)."""
+    if not principal.sees_city:
+        raise Forbidden("only the command center and dispatchers see the feed's figures")
+    return FeedStats(**state.feed.stats())
 
 
 def origin_allowed(ws: WebSocket, allowed: list[str]) -> bool:

@@ -7,19 +7,17 @@ events, heartbeats, ``resync`` when too far behind, close codes for refusals.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import orjson
 import pytest
 import websockets
+from feedkit import WAIT_S, collect, head_now, report, started, ws_url
 from serverkit import AppServer, RemoteApi
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dispatch.feed.client import FeedClient, FeedRefused
 from geo import Grid
-
-WAIT_S = 20.0  # the most any awaited event may take before the test fails
 
 
 @pytest.fixture(scope="module")
@@ -37,58 +35,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, nanning_grid: Grid) -> Iter
         yield RemoteApi(server.url, nanning_grid)
     finally:
         server.stop()
-
-
-def ws_url(api: RemoteApi, since: int | None = None) -> str:
-    url = "ws" + api.base_url.removeprefix("http") + "/api/v1/feed"
-    return url if since is None else f"{url}?since={since}"
-
-
-async def take(feed: FeedClient, n: int) -> list[dict[str, Any]]:
-    """The next ``n`` events of a running client."""
-    got: list[dict[str, Any]] = []
-    async with asyncio.timeout(WAIT_S):
-        async for ev in feed:
-            got.append(ev)
-            if len(got) == n:
-                return got
-    return got
-
-
-@pytest.fixture
-async def commander(served: RemoteApi) -> AsyncIterator[FeedClient]:
-    async with FeedClient(served.base_url, served.token("commander")) as feed:
-        yield feed
-
-
-async def started(feed: FeedClient) -> AsyncIterator[dict[str, Any]]:
-    """Start iterating and wait until the server has said ``ready``."""
-    it = feed.events()
-    first = asyncio.ensure_future(anext(it))
-    async with asyncio.timeout(WAIT_S):
-        await feed.ready.wait()
-    return _chain(first, it)
-
-
-async def _chain(first: Any, rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    yield await first
-    async for ev in rest:
-        yield ev
-
-
-async def collect(it: AsyncIterator[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    got: list[dict[str, Any]] = []
-    async with asyncio.timeout(WAIT_S):
-        while len(got) < n:
-            got.append(await anext(it))
-    return got
-
-
-async def report(api: RemoteApi, **kw: Any) -> dict[str, Any]:
-    r = await asyncio.to_thread(api.report, **kw)
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 # --- refusals -------------------------------------------------------------------------
@@ -164,3 +110,115 @@ async def test_heartbeats_arrive_while_idle(served: RemoteApi) -> None:
     assert ready["type"] == "ready"
     assert "seq" not in ready
     assert beat == {"type": "heartbeat", "head": beat["head"]}
+
+
+# --- resume ---------------------------------------------------------------------------
+
+
+async def test_resume_replays_exactly_what_was_missed_then_goes_live(served: RemoteApi) -> None:
+    token = served.token("commander")
+    first = FeedClient(served.base_url, token)
+    events = await started(first)
+    await report(served)
+    await collect(events, 1)
+    await first.close()
+    last = first.last_seq
+    assert last is not None
+    while head_now(served) - last < 500:  # at least 500 events while the client is away
+        await report(served, k=head_now(served))
+    missed = head_now(served) - last
+    second = FeedClient(served.base_url, token, since=last)
+    events = await started(second)
+    replayed = await collect(events, missed)
+    assert [e["seq"] for e in replayed] == list(range(last + 1, last + missed + 1))
+    case = await report(served)
+    live = await collect(events, 1)
+    assert live[0]["seq"] == last + missed + 1
+    assert live[0]["case_id"] == case["id"]
+    await second.close()
+
+
+async def test_resuming_with_nothing_new_replays_nothing(served: RemoteApi) -> None:
+    head = head_now(served)
+    for _ in range(2):
+        async with websockets.connect(ws_url(served, since=head)) as ws:
+            await ws.send(
+                orjson.dumps({"type": "auth", "token": served.token("commander")}).decode()
+            )
+            ready = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
+            after = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
+        assert ready == {"type": "ready", "head": head, "since": head}
+        assert after["type"] == "heartbeat"  # the next thing said is a heartbeat: no events
+
+
+async def test_since_beyond_the_head_asks_for_a_resync(served: RemoteApi) -> None:
+    head = head_now(served)
+    async with websockets.connect(ws_url(served, since=head + 1000)) as ws:
+        await ws.send(orjson.dumps({"type": "auth", "token": served.token("commander")}).decode())
+        ready = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
+        resync = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), WAIT_S)
+    assert ready["type"] == "ready"
+    assert resync["type"] == "resync"
+    assert "seq" not in resync
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4409
+
+
+async def test_the_client_reloads_the_snapshot_on_resync(served: RemoteApi) -> None:
+    head = head_now(served)
+    feed = FeedClient(served.base_url, served.token("commander"), since=head + 1000)
+    events = await started(feed)  # ready, then resync: the client loads the snapshot
+    async with asyncio.timeout(WAIT_S):
+        await feed.resynced.wait()
+        await feed.ready.wait()  # connected again, from the snapshot's seq
+    case = await report(served)
+    live = await collect(events, 1)
+    await feed.close()
+    assert feed.resyncs == 1
+    assert feed.snapshot is not None
+    assert feed.snapshot["seq"] == head
+    assert live[0]["seq"] == head + 1
+    assert live[0]["case_id"] == case["id"]
+
+
+# --- snapshot ---------------------------------------------------------------------------
+
+
+def test_the_snapshot_holds_open_cases_the_caller_may_see(served: RemoteApi) -> None:
+    case = served.report(event_type="06014").json()
+    team = f"team-{case['units'][0]['unit_id']}"
+    city = served.get("commander", "/feed/snapshot").json()
+    mine = served.get(team, "/feed/snapshot").json()
+    worker2 = served.get("worker2", "/feed/snapshot").json()
+    assert case["id"] in {c["id"] for c in city["cases"]}
+    assert case["id"] in {c["id"] for c in mine["cases"]}
+    assert all(c["status"] not in ("closed", "rejected") for c in city["cases"])
+    assert {t["unit_id"] for c in mine["cases"] for t in c["tickets"]} == {
+        case["units"][0]["unit_id"]
+    }
+    assert case["id"] not in {c["id"] for c in worker2["cases"]}  # not theirs, not their beat
+    assert served.client.get("/api/v1/feed/snapshot").status_code == 401
+
+
+# --- revocation -------------------------------------------------------------------------
+
+
+async def test_logout_closes_every_socket_of_that_token_and_only_those(served: RemoteApi) -> None:
+    r = served.client.post(
+        "/api/v1/auth/token", data={"username": "dispatcher", "password": "demo-pass-123"}
+    )
+    token = r.json()["access_token"]
+    mine = [FeedClient(served.base_url, token) for _ in range(2)]
+    other = FeedClient(served.base_url, served.token("commander"))
+    streams = [await started(f) for f in (*mine, other)]
+    out = served.client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert out.status_code == 204
+    for stream in streams[:2]:
+        with pytest.raises(FeedRefused) as refused:
+            await collect(stream, 1)
+        assert refused.value.code == 4401
+    case = await report(served)
+    assert (await collect(streams[2], 1))[0]["case_id"] == case["id"]
+    await other.close()
