@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from apikit import DEMO_PASSWORD
+from serverkit import RemoteApi
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,38 +29,25 @@ WALL = {"width": 1920, "height": 1080}
 
 @dataclass
 class LiveApp:
+    """The served app (tests/serverkit.AppServer) and JSON helpers over its API."""
+
     url: str
     host: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    tokens: dict[str, str] = field(default_factory=dict)
+    api: RemoteApi
 
     def token(self, user: str) -> str:
-        if user not in self.tokens:
-            r = httpx.post(
-                f"{self.url}/api/v1/auth/token",
-                data={"username": user, "password": DEMO_PASSWORD},
-            )
-            r.raise_for_status()
-            self.tokens[user] = r.json()["access_token"]
-        return self.tokens[user]
+        return self.api.token(user)
 
     def get(self, user: str, path: str, **params: Any) -> Any:
-        r = httpx.get(
-            f"{self.url}/api/v1{path}",
-            params=params,
-            headers={"Authorization": f"Bearer {self.token(user)}"},
-        )
-        r.raise_for_status()
+        r = self.api.get(user, path, **params)
+        assert r.status_code == 200, r.text
         return r.json()
 
     def post(self, user: str, path: str, body: Any, **headers: str) -> Any:
-        r = httpx.post(
-            f"{self.url}/api/v1{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {self.token(user)}", **headers},
+        r = self.api.client.post(
+            f"/api/v1{path}", json=body, headers={**self.api.auth(user), **headers}
         )
-        r.raise_for_status()
+        assert r.status_code in (200, 201), r.text
         return r.json()
 
 

@@ -1,30 +1,23 @@
 """Browser tests: the real app under uvicorn, driven in Debian's headless Chromium.
 
-``live_app`` starts ``griddispatch serve`` on a free port with a throw-away SQLite database
-and photo folder. ``browser`` is Playwright's Chromium launched from /usr/bin/chromium (never
-a downloaded build). ``open_page`` makes a signed-in page in its own context (phone or wall
-screen, a mocked GPS fix) whose every request is checked: a request to any other host is
-aborted and fails the test, and so does an uncaught page error.
+``live_app`` starts ``griddispatch serve`` (tests/serverkit.py) on a free port with a
+throw-away SQLite database and photo folder (in-process bus). ``browser`` is Playwright's
+Chromium launched from /usr/bin/chromium (never a downloaded build). ``open_page`` makes a
+signed-in page in its own context (phone or wall screen, a mocked GPS fix) whose every request
+is checked: a request to any other host is aborted and fails the test, and so does an uncaught
+page error.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
-from apikit import DEMO_PASSWORD
 from browserkit import ARGS, CHROMIUM, PHONE, ROOT, Guard, LiveApp, sign_in
-
-START_TIMEOUT_S = 90.0
+from serverkit import AppServer, RemoteApi
 
 
 def _in_ci() -> bool:
@@ -37,57 +30,17 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
-def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+def live_app(tmp_path_factory: pytest.TempPathFactory, nanning_grid: Any) -> Iterator[LiveApp]:
+    """``griddispatch serve`` on a free port: SQLite in a temporary folder, in-process bus."""
     if not (ROOT / "web" / "static" / "vendor" / "leaflet" / "leaflet-src.esm.js").exists():
         pytest.fail("web/static/vendor is missing: run scripts/setup.sh (npm ci in web/)")
     tmp = tmp_path_factory.mktemp("live")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp / 'gd.sqlite'}",
-        "GRIDDISPATCH_PHOTO_DIR": str(tmp / "photos"),
-        "GRIDDISPATCH_DEMO_PASSWORD": DEMO_PASSWORD,
-        "GRIDDISPATCH_ESCALATION_INTERVAL_S": "3600",
-    }
-    env.pop("REDIS_URL", None)
-    log = tmp / "server.log"
-    cli = Path(sys.executable).with_name("griddispatch")
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(cli), "serve", "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
+    server = AppServer(f"sqlite:///{tmp / 'gd.sqlite'}", tmp, REDIS_URL="").start()
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)  # polling the server's start-up, with a deadline
-        yield LiveApp(url, f"127.0.0.1:{port}", proc, log)
+        yield LiveApp(server.url, f"127.0.0.1:{server.port}", RemoteApi(server.url, nanning_grid))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
