@@ -84,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     _include_routers(app)
     _document_errors(app)
+    from dispatch.web.router import mount_web
+
+    mount_web(app, settings.web_dir)
     return app
 
 

@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     #: intake groups concurrent reports into one transaction of at most this many
     intake_batch_max: int = 64
     log_level: str = "INFO"
+    #: the front ends' files (pages, static assets, the vendored npm dependencies)
+    web_dir: Path = ROOT / "web"
+    #: the city's name on the pages
+    city_name_zh: str = "南宁市"
+    city_name_en: str = "Nanning"
+    #: optional raster tile layer under the city's own vector map, e.g. an intranet server:
+    #: "http://tiles.intranet/{z}/{x}/{y}.png"; unset = vector data only, nothing else fetched
+    tile_url: str | None = None
+    #: the tiles' coordinate system; with gcj02 every marker and outline is shifted to match
+    tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
+    tile_attribution: str = ""
+    tile_max_zoom: int = Field(default=18, ge=1, le=22)
     # --- live feed (dispatch.feed) ---
     #: browser origins allowed to open the feed besides the app's own host (JSON list;
     #: ["*"] allows any); clients that send no Origin (not browsers) are always allowed

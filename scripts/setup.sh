@@ -47,3 +47,18 @@ ensure_venv() {
     touch "$stamp"
   fi
 }
+
+ensure_web() {
+  # the front ends' npm dependencies (Leaflet, idb, icons), copied into web/static/vendor/;
+  # npm ci runs only when package-lock.json changed since the last install
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  local web="$ROOT/web" stamp="$ROOT/web/node_modules/.griddispatch-installed"
+  if [ ! -f "$stamp" ] || [ "$web/package-lock.json" -nt "$stamp" ]; then
+    log "npm ci (web/)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+  if [ ! -f "$web/static/vendor/leaflet/leaflet-src.esm.js" ] || [ "$stamp" -nt "$web/static/vendor" ]; then
+    (cd "$web" && node scripts/vendor.mjs)
+  fi
+}

@@ -5,5 +5,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ensure_venv
+ensure_web
 cd "$ROOT"
 exec "$VENV/bin/griddispatch" serve "$@"

@@ -4,8 +4,11 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 apt_install "postgresql-$PG_MAJOR-postgis-3" || log "PostGIS tests will be skipped (not in CI)"
+# the browser tests: Debian's Chromium (never a downloaded browser build) and a CJK font
+apt_install chromium chromium-driver fonts-wqy-microhei
 ensure_services
 ensure_venv
+ensure_web
 cd "$ROOT"
 log "ruff and mypy"
 "$VENV/bin/ruff" check .

@@ -283,7 +283,9 @@ def resolve(
         ticket_id,
         version,
         lambda now: {"resolved_by": uid, "resolved_at": now, "resolution_note": text},
-        {"photo_ids": list(photo_ids)},
+        # the note goes into the event too: the checker (a worker, who cannot read tickets)
+        # sees in the case timeline what the team says it did
+        {"photo_ids": list(photo_ids), "note": text},
         photo_ids,
         checks,
     )

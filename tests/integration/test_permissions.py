@@ -109,7 +109,7 @@ POLICY: dict[tuple[str, str], tuple[Callable[[str], str | int], Any]] = {
     ("get", "/api/v1/feed/stats"): (city_only, None),
     ("post", "/api/v1/photos/{photo_id}/public"): (dispatcher_only, {"public": True}),
 }
-PUBLIC = {("post", "/api/v1/auth/token")}
+PUBLIC = {("post", "/api/v1/auth/token"), ("get", "/api/v1/web/config")}
 QUERY = {
     "/api/v1/grid/locate": {"lon": "108.37", "lat": "22.81"},
     "/api/v1/grid/cells": {"bbox": "108.36,22.80,108.362,22.802"},

@@ -1,0 +1,89 @@
+// /command: the command center's wall screen: the live city map and its side panel.
+import { boot } from "../lib/boot.js";
+import { Catalogue } from "../lib/catalogue.js";
+import { h, icon } from "../lib/dom.js";
+import { Feed } from "../lib/feed.js";
+import { fmtTime, onLangChange, t, tr } from "../lib/i18n.js";
+import { createCityMap } from "../lib/map.js";
+import { caseDrawer } from "./casecard.js";
+import { filterBar } from "./filters.js";
+import { CaseMarkers } from "./markers.js";
+import { Panel } from "./panel.js";
+import { CaseStore } from "./store.js";
+
+async function main() {
+  const clock = h("span.clock");
+  const { config, api, user, pill, main: root } = await boot({ page: "command", roles: ["dispatcher", "commander", "admin"], extra: () => [clock] });
+  setInterval(() => (clock.textContent = fmtTime(new Date().toISOString(), { seconds: true })), 1000);
+  const catalogue = await Catalogue.load(api);
+  const store = new CaseStore();
+
+  const mapEl = h("div.city-map");
+  const legend = h("div.legend",
+    ...["reported", "dispatched", "verifying", "closed"].map((s) => h("span", h(`i.swatch.st-${s}`), tr(`case.${s}`))),
+    h("span.sep"),
+    ...["green", "yellow", "red"].map((s) => h("span", h(`i.ring.dl-${s}`), tr(`light.${s}`))));
+  const drawer = caseDrawer({ api, catalogue, user, onFocus: (c) => focus(c) });
+  // centre the case in the part of the map the drawer leaves free
+  function focus(c) {
+    const zoom = Math.max(city.map.getZoom(), 15);
+    const free = drawer.offsetWidth < mapEl.offsetWidth * 0.8 ? drawer.offsetWidth / 2 : 0;
+    const p = city.map.project(city.latlng(c.location.lon, c.location.lat), zoom).add([free, 0]);
+    city.map.flyTo(city.map.unproject(p, zoom), zoom, { duration: 0.6 });
+  }
+  const panel = new Panel({ api, catalogue, store, onOpen: (id) => drawer.open(id) });
+  const filters = filterBar(catalogue, (pred) => {
+    markers.setFilter(pred);
+    panel.filter = pred;
+    panel.render();
+  });
+  const stage = h("div.map-stage", mapEl, filters, legend, drawer);
+  root.append(h("div.command-layout", stage, panel.el));
+
+  const city = await createCityMap(mapEl, { api, config, levels: ["district", "street", "community"], dark: true });
+  city.areas.district?.then((gj) => {
+    panel.setDistricts(gj);
+    filters.setDistricts(gj);
+  });
+  const markers = new CaseMarkers(city, catalogue, (id) => drawer.open(id));
+
+  store.on((kind, c, ev) => {
+    if (kind === "reset") return markers.reset(store.cases.values());
+    if (kind === "gone") {
+      markers.gone(c);
+      if (c.status === "closed") markers.pulse(c, "closed");
+    } else {
+      markers.upsert(c);
+      if (kind === "new" || ev?.type === "case.reported") markers.pulse(c, "new");
+    }
+  });
+
+  const feed = new Feed({
+    api,
+    onSnapshot: (snap) => {
+      store.load(snap);
+      panel.render();
+      panel.loadToday().catch(() => {});
+    },
+    history: 40,
+    onHistory: (ev) => panel.streamItem(ev, null),
+    onEvent: (ev) => {
+      const c = store.apply(ev);
+      panel.event(ev, c);
+      if (drawer.current() === ev.case_id) drawer.open(ev.case_id);
+    },
+    onState: (s) => pill.set(s),
+    onAuthLost: () => location.reload(),
+  });
+  await feed.start().catch(() => feed.connect());
+  setInterval(() => {
+    markers.refresh();
+    panel.render();
+  }, 15000);
+  onLangChange(() => panel.render());
+}
+
+main().catch((err) => {
+  console.error(err);
+  document.getElementById("app").append(h("p.fatal", icon("triangle-alert"), String(err.message || err)));
+});
