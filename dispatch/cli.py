@@ -260,6 +260,7 @@ def serve(
         server_header=False,
         workers=workers,
         access_log=access_log,
+        ws_per_message_deflate=settings.ws_deflate,
     )
 
 

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     feed_degraded_poll_s: float = 0.25
     #: connected sockets' tokens are re-checked this often (revoked, expired, user disabled)
     feed_revalidate_s: float = 30.0
+    #: permessage-deflate on websockets: a quarter of the bytes, but compressed per socket
+    #: and per message, so CPU grows with clients × events (docs/benchmarks.md)
+    ws_deflate: bool = False
     #: Open311 (docs/open311.md): the jurisdiction served, the contact and the endpoint type
     #: shown in discovery, and the window in which an identical POST returns the same request
     open311_jurisdiction_id: str = "nanning.gov.cn"
