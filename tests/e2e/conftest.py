@@ -43,7 +43,9 @@ def live_app(tmp_path_factory: pytest.TempPathFactory, nanning_grid: Any) -> Ite
         server.stop()
 
 
-@pytest.fixture(scope="session")
+# per module, not per session: the sync API keeps an event loop running in this thread until
+# it stops, and the async tests collected after tests/e2e cannot start theirs meanwhile
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         _missing("Debian's chromium is not installed (scripts/test.sh installs it)")
