@@ -5,6 +5,7 @@ from dispatch.cases.models import Case, IdempotencyRecord, Report
 from dispatch.catalogue.models import Area, Cell, EventType
 from dispatch.feed.models import Event
 from dispatch.photos.models import Photo
+from dispatch.stats.models import StatsCaseDue, StatsCube, StatsPeriod
 from dispatch.tickets.models import Ticket
 from dispatch.units.models import Team, Unit
 
@@ -18,6 +19,9 @@ __all__ = [
     "IdempotencyRecord",
     "Photo",
     "Report",
+    "StatsCaseDue",
+    "StatsCube",
+    "StatsPeriod",
     "Team",
     "Ticket",
     "Unit",

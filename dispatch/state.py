@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from dispatch.cases.writer import IntakeWriter
     from dispatch.citydata import CityData
     from dispatch.routing.rules import RuleTable
+    from dispatch.stats.rollup import StatsContext
     from dispatch.tickets.deadlines import WorkingCalendar
     from geo import Grid
 
@@ -33,6 +34,8 @@ class AppState:
     grid_version: str
     #: built from the state itself, so it is set right after construction
     intake: IntakeWriter = field(init=False)
+    #: what the evaluation figures are judged by (dispatch.stats)
+    stats: StatsContext = field(init=False)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -45,6 +48,7 @@ def build_state(settings: Settings) -> AppState:
     from dispatch.citydata import load_city
     from dispatch.migrate import upgrade
     from dispatch.routing.rules import RuleTable
+    from dispatch.stats.rollup import StatsContext
     from dispatch.tickets.deadlines import WorkingCalendar
     from geo import Grid
 
@@ -73,4 +77,5 @@ def build_state(settings: Settings) -> AppState:
         grid_version=grid_version(grid),
     )
     state.intake = IntakeWriter(state)
+    state.stats = StatsContext.build(settings, city, state.calendar, grid)
     return state

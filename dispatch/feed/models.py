@@ -14,7 +14,7 @@ class Event(SQLModel, table=True):
     __tablename__ = "event_log"
     seq: int | None = Field(default=None, primary_key=True)
     type: str = Field(max_length=40, index=True)  # e.g. case.reported, ticket.accepted
-    at: datetime = time_column(default_factory=utcnow)
+    at: datetime = time_column(default_factory=utcnow, index=True)  # figures read by time
     actor_id: int | None = Field(default=None, foreign_key="user_account.id")
     case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)

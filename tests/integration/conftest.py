@@ -129,6 +129,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         photo_dir=tmp / "photos",
         demo_password=DEMO_PASSWORD,
         escalation_interval_s=3600,
+        stats_interval_s=3600,
     )
     app = create_app(settings)
     with TestClient(app) as client:
