@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -269,6 +270,54 @@ def simulate(
     sim = Simulation(url, password, grid, seed=seed)
     stats = asyncio.run(sim.run(per_s, duration))
     click.echo(summary(stats, duration))
+
+
+@main.command("stats-rollup")
+@click.option(
+    "--city",
+    "city_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="City data folder (default: GRIDDISPATCH_CITY_DIR or the Nanning demo city).",
+)
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None)
+def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime | None) -> None:
+    """Compute the evaluation figures of these days (default: every day not yet final).
+
+    Days are recomputed whole from the event log, so this also repairs or rebuilds them
+    (e.g. after loading old events); the database is DATABASE_URL.
+    """
+    from dispatch.citydata import load_city
+    from dispatch.config import Settings
+    from dispatch.db import Database
+    from dispatch.dbtypes import utcnow
+    from dispatch.migrate import upgrade
+    from dispatch.stats.gather import days
+    from dispatch.stats.rollup import StatsContext, pending_days, rollup
+    from dispatch.tickets.deadlines import WorkingCalendar
+    from geo import Grid
+
+    settings = Settings()
+    if city_dir:
+        settings = settings.model_copy(update={"city_dir": city_dir})
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    city = load_city(settings.city_dir)
+    grid = Grid.load(settings.city_dir, validate=False)
+    ctx = StatsContext.build(settings, city, WorkingCalendar.from_city(city), grid)
+    now = utcnow()
+    if first is None:
+        todo = pending_days(db.engine, ctx, now)
+    else:
+        todo = list(days(first.date(), (last or first).date()))
+    started = time.perf_counter()
+    done = rollup(db.engine, ctx, todo, now)
+    took = time.perf_counter() - started
+    click.echo(
+        f"{done} day(s) computed in {took:.1f} s" + (f": {todo[0]} … {todo[-1]}" if todo else "")
+    )
+    db.dispose()
 
 
 if __name__ == "__main__":  # pragma: no cover
