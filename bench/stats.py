@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from stats_gen import CASE_COLS, EVENT_COLS, TICKET_COLS, Buffers, Generator, days_of  # noqa: E402
 
@@ -40,12 +41,11 @@ from dispatch.stats.rollup import rollup, rollup_day  # noqa: E402
 from dispatch.stats.schemas import StatsQuery  # noqa: E402
 
 DB = "griddispatch_bench_stats"
+DROP = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 COMMANDER = Principal(user_id=1, username="bench", role=Role.commander)
 
 
 def database(admin_dsn: str, fresh: bool) -> str:
-    from psycopg import sql
-
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
         if fresh:
             admin.execute(
@@ -119,27 +119,38 @@ def queries(state: AppState, year: int) -> list[tuple[str, Callable[[], Any]]]:
     community = next(c for c, a in state.grid.areas.items() if a.level == "community"
                      and c.startswith(street))  # fmt: skip
     cell = next(c for c in state.grid.codes if c.startswith(community))
-    s = service
+    s, c = service, COMMANDER
+    jun = (f"{year}-06-01", f"{year}-06-30")
+    edges = (f"{year}-01-15", f"{year}-12-15")
+    cls = {"class": "06"}
     return [
-        ("units · city · year", lambda: s.units_table(state, COMMANDER, q(y0, y1))),
-        ("units · district · year", lambda: s.units_table(state, COMMANDER, q(y0, y1, district))),
-        ("units · street · year", lambda: s.units_table(state, COMMANDER, q(y0, y1, street))),
-        ("units · community · year", lambda: s.units_table(state, COMMANDER, q(y0, y1, community))),
-        ("units · cell · year (live)", lambda: s.units_table(state, COMMANDER, q(y0, y1, cell))),
-        ("units · city · one month", lambda: s.units_table(state, COMMANDER, q(f"{year}-06-01", f"{year}-06-30"))),
-        ("units · city · 01-15…12-15 (edge days)", lambda: s.units_table(state, COMMANDER, q(f"{year}-01-15", f"{year}-12-15"))),
-        ("areas · city → districts · year", lambda: s.areas_table(state, COMMANDER, q(y0, y1))),
-        ("areas · district → streets · year", lambda: s.areas_table(state, COMMANDER, q(y0, y1, district))),
-        ("areas · street → communities · year", lambda: s.areas_table(state, COMMANDER, q(y0, y1, street))),
-        ("areas · community → cells · year (live)", lambda: s.areas_table(state, COMMANDER, q(y0, y1, community))),
-        ("event-types · city · year", lambda: s.types_table(state, COMMANDER, q(y0, y1))),
-        ("event-types by class · city · year", lambda: s.types_table(state, COMMANDER, q(y0, y1), "class")),
-        ("days · city · year (365 rows)", lambda: s.days_table(state, COMMANDER, q(y0, y1))),
-        ("hotspots cells · city · year", lambda: hotspots.cells_geojson(state, COMMANDER, q(y0, y1))),
-        ("hotspots cells · city · year · class 06", lambda: hotspots.cells_geojson(state, COMMANDER, q(y0, y1, **{"class": "06"}))),
-        ("hotspots streets · city · year", lambda: hotspots.streets_geojson(state, COMMANDER, q(y0, y1))),
-        ("repeat places ≥ 3 · city · year", lambda: hotspots.repeats_geojson(state, COMMANDER, q(y0, y1))),
-        ("report.html · district · month", lambda: district_report(state, COMMANDER, district=district, month=f"{year}-06")),
+        ("units · city · year", lambda: s.units_table(state, c, q(y0, y1))),
+        ("units · district · year", lambda: s.units_table(state, c, q(y0, y1, district))),
+        ("units · street · year", lambda: s.units_table(state, c, q(y0, y1, street))),
+        ("units · community · year", lambda: s.units_table(state, c, q(y0, y1, community))),
+        ("units · cell · year (live)", lambda: s.units_table(state, c, q(y0, y1, cell))),
+        ("units · city · one month", lambda: s.units_table(state, c, q(*jun))),
+        ("units · city · 01-15…12-15 (edge days)", lambda: s.units_table(state, c, q(*edges))),
+        ("areas · city → districts · year", lambda: s.areas_table(state, c, q(y0, y1))),
+        ("areas · district → streets · year",
+         lambda: s.areas_table(state, c, q(y0, y1, district))),
+        ("areas · street → communities · year",
+         lambda: s.areas_table(state, c, q(y0, y1, street))),
+        ("areas · community → cells · year (live)",
+         lambda: s.areas_table(state, c, q(y0, y1, community))),
+        ("event-types · city · year", lambda: s.types_table(state, c, q(y0, y1))),
+        ("event-types by class · city · year",
+         lambda: s.types_table(state, c, q(y0, y1), "class")),
+        ("days · city · year (365 rows)", lambda: s.days_table(state, c, q(y0, y1))),
+        ("hotspots cells · city · year", lambda: hotspots.cells_geojson(state, c, q(y0, y1))),
+        ("hotspots cells · city · year · class 06",
+         lambda: hotspots.cells_geojson(state, c, q(y0, y1, **cls))),
+        ("hotspots streets · city · year",
+         lambda: hotspots.streets_geojson(state, c, q(y0, y1))),
+        ("repeat places ≥ 3 · city · year",
+         lambda: hotspots.repeats_geojson(state, c, q(y0, y1))),
+        ("report.html · district · month",
+         lambda: district_report(state, c, district=district, month=f"{year}-06")),
     ]  # fmt: skip
 
 
@@ -188,8 +199,6 @@ def main() -> None:
               f"{worst_s * 1000:.0f} ms |", flush=True)  # fmt: skip
     state.db.dispose()
     if not args.keep:
-        from psycopg import sql
-
         with psycopg.connect(args.pg, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB))

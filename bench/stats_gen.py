@@ -149,9 +149,10 @@ class Generator:
                 ev("ticket.returned", back, cid, old[0], old[1],
                    ("ticket", "dispatched", "returned"), reason="非本单位")  # fmt: skip
                 old[3], old[7] = "returned", back
-                other = f"{cell[:9]}-jdb"
-                new = other if other in self.state.city.units and other not in (lead, *support) \
-                    else self.rng.choice([u for u in self.units if u not in (lead, *support)])  # fmt: skip
+                taken = (lead, *support)
+                new = f"{cell[:9]}-jdb"  # the street office, else any other unit
+                if new not in self.state.city.units or new in taken:
+                    new = self.rng.choice([u for u in self.units if u not in taken])
                 tr = back + self.minutes(15)
                 ev("case.reassigned", tr, cid, move=("case", "dispatched", "dispatched"),
                    unit_id=new, role="lead", replaces=old[0], replaced_unit=old[1])  # fmt: skip
