@@ -25,6 +25,14 @@ city_option = click.option(
     show_default=True,
     help="City data folder (cells.geojson, areas.geojson, event types, units, rules).",
 )
+#: for commands that read the settings: the city folder overrides GRIDDISPATCH_CITY_DIR
+settings_city_option = click.option(
+    "--city",
+    "city_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="City data folder (default: GRIDDISPATCH_CITY_DIR or the Nanning demo city).",
+)
 
 
 @click.group()
@@ -197,13 +205,7 @@ def locate(
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option(
-    "--city",
-    "city_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="City data folder (default: the Nanning demo city).",
-)
+@settings_city_option
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--workers",
@@ -273,13 +275,7 @@ def simulate(
 
 
 @main.command("stats-rollup")
-@click.option(
-    "--city",
-    "city_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="City data folder (default: GRIDDISPATCH_CITY_DIR or the Nanning demo city).",
-)
+@settings_city_option
 @click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None)
 def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime | None) -> None:

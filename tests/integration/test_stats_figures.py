@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from apikit import DEMO_PASSWORD, Api
+from apikit import Api, serve_app
 from stats_history import BEAT, CG, HW, JJ, OTHER, History, build
 
 from dispatch.dbtypes import utcnow
@@ -31,27 +31,7 @@ OCTOBER = [date(2026, 10, 1) + timedelta(days=i) for i in range(31)]
 )
 def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """The app with registration by hand (no auto-dispatch), so dispatch times are real."""
-    from fastapi.testclient import TestClient
-
-    from dispatch.app import create_app
-    from dispatch.config import Settings
-
-    tmp = tmp_path_factory.mktemp(f"stats-{request.param}")
-    url = (
-        f"sqlite:///{tmp / 'gd.sqlite'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url_factory")()
-    )
-    settings = Settings(
-        database_url=url,
-        photo_dir=tmp / "photos",
-        demo_password=DEMO_PASSWORD,
-        escalation_interval_s=3600,
-        stats_interval_s=3600,
-        auto_dispatch=False,
-    )
-    with TestClient(create_app(settings)) as client:
-        yield Api(client, client.app)
+    yield from serve_app(request, tmp_path_factory, auto_dispatch=False)
 
 
 @pytest.fixture(scope="module")
