@@ -7,7 +7,8 @@ Builds database ``griddispatch_bench_stats`` with the app's own migrations and t
 demo city, COPYs ``--cases`` case histories (bench/stats_gen.py) spread over ``--year``,
 runs the rollup over every day (timed), and prints the time of each figure endpoint's
 work (the service call behind it: SQL and Python, no HTTP): first run and the median and
-worst of five more. ``--skip-load`` reuses a database left by ``--keep``.
+worst of five more. ``--skip-load`` reuses a database left by ``--keep`` (and
+``--skip-rollup`` its figures).
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--cases", type=int, default=1_000_000)
     ap.add_argument("--year", type=int, default=2025)
-    ap.add_argument("--skip-load", action="store_true")
+    ap.add_argument("--skip-load", action="store_true", help="reuse the database (--keep)")
+    ap.add_argument("--skip-rollup", action="store_true", help="reuse its figures too")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     url = database(args.pg, fresh=not args.skip_load)
@@ -171,6 +173,7 @@ def main() -> None:
         tickets, events, took = load(state, url, args.cases, args.year)
         print(f"loaded {args.cases:,} cases, {tickets:,} tickets, {events:,} events "
               f"in {took:.0f} s", flush=True)  # fmt: skip
+    if not args.skip_rollup:
         first, last = date(args.year, 1, 1), date(args.year + 1, 1, 31)
         n_days = (last - first).days + 1
         t0 = time.perf_counter()

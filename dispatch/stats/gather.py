@@ -74,15 +74,16 @@ def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
         yield list(ids[i : i + CHUNK])
 
 
-_SCOPE = " AND c.cell LIKE :prefix ESCAPE '\\'"
-
-_ACTIVE = (
+_ACTIVE = "SELECT DISTINCT case_id FROM event_log WHERE at >= :start AND at < :end"
+_FALLING_DUE = "SELECT case_id FROM stats_case_due WHERE close_due >= :start AND close_due < :end"
+#: the same, for the cases of some cells only
+_ACTIVE_IN = (
     "SELECT DISTINCT e.case_id FROM event_log e JOIN cases c ON c.id = e.case_id "
-    "WHERE e.at >= :start AND e.at < :end"
+    "WHERE c.cell IN :cells AND e.at >= :start AND e.at < :end"
 )
-_FALLING_DUE = (
+_FALLING_DUE_IN = (
     "SELECT d.case_id FROM stats_case_due d JOIN cases c ON c.id = d.case_id "
-    "WHERE d.close_due >= :start AND d.close_due < :end"
+    "WHERE c.cell IN :cells AND d.close_due >= :start AND d.close_due < :end"
 )
 _EVENTS = text(
     "SELECT case_id, type, at, ticket_id, unit_id, from_status, data FROM event_log "
@@ -105,18 +106,23 @@ def _as_utc(value: datetime | str) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def case_ids(s: Session, start: datetime, end: datetime, prefix: str | None) -> list[int]:
-    """Cases with an event in ``[start, end)`` or falling due in it (optionally in an area)."""
-    scope = _SCOPE if prefix else ""
+def case_ids(
+    s: Session, start: datetime, end: datetime, cells: Sequence[str] | None = None
+) -> list[int]:
+    """Cases with an event in ``[start, end)`` or falling due in it (only in ``cells``)."""
+    times = (bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
     params: dict[str, Any] = {"start": start, "end": end}
-    if prefix:
-        params["prefix"] = like_prefix(prefix)
     found: set[int] = set()
-    for sql in (_ACTIVE, _FALLING_DUE):
-        stmt = text(sql + scope).bindparams(
-            bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime())
-        )
-        found.update(int(r[0]) for r in s.connection().execute(stmt, params))
+    conn = s.connection()
+    if cells is None:
+        for sql in (_ACTIVE, _FALLING_DUE):
+            found.update(int(r[0]) for r in conn.execute(text(sql).bindparams(*times), params))
+        return sorted(found)
+    for sql in (_ACTIVE_IN, _FALLING_DUE_IN):
+        stmt = text(sql).bindparams(*times, bindparam("cells", expanding=True))
+        for i in range(0, len(cells), CHUNK):
+            chunk = {**params, "cells": list(cells[i : i + CHUNK])}
+            found.update(int(r[0]) for r in conn.execute(stmt, chunk))
     return sorted(found)
 
 
@@ -147,10 +153,10 @@ def facts(
     start: datetime,
     end: datetime,
     as_of: datetime,
-    prefix: str | None = None,
+    cells: Sequence[str] | None = None,
 ) -> Computed:
-    """The facts of ``[start, end)`` known at ``as_of`` of every case (in ``prefix``, if given)."""
-    ids = case_ids(s, start, end, prefix)
+    """The facts of ``[start, end)`` known at ``as_of`` of every case (only in ``cells``)."""
+    ids = case_ids(s, start, end, cells)
     infos, areas, events = histories(s, ids, end)
     results = {
         cid: case_facts(infos[cid], events[cid], start, end, rules, as_of)

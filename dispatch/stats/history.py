@@ -11,11 +11,12 @@ happened by the end of that day: once the day is over they never change.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+import orjson
 
 from dispatch.tickets.deadlines import LimitSource, WorkingCalendar, due, elapsed_seconds
 
@@ -46,7 +47,7 @@ class Ev:
 
     @staticmethod
     def parse_data(text: str | None) -> Mapping[str, Any]:
-        return json.loads(text) if text else {}
+        return orjson.loads(text) if text else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,8 @@ class CaseResult:
     facts: list[Fact]
     #: when the case had to be closed by (set once it was registered), for the due cohort
     close_due: datetime | None
+    #: when that was fixed (the first dispatch, or a self-handled close)
+    close_due_set: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -113,6 +116,7 @@ class _Replay:
         self.leads: list[tuple[datetime, str]] = []  # (since, unit)
         self.tickets: dict[int, _Ticket] = {}
         self.close_due: datetime | None = None
+        self.close_due_set: datetime | None = None
         self.first_closed: datetime | None = None
         self.voided: datetime | None = None
         self.resolved_at: datetime | None = None  # last time the case went to 核查
@@ -155,7 +159,7 @@ class _Replay:
             if handler is not None:
                 handler(i, ev)
         self.cohort()
-        return CaseResult(self.facts, self.close_due)
+        return CaseResult(self.facts, self.close_due, self.close_due_set)
 
     def on_case_reported(self, i: int, ev: Ev) -> None:
         self.emit(ev.at, "", "cases")
@@ -196,7 +200,8 @@ class _Replay:
     def on_case_closed(self, i: int, ev: Ev) -> None:
         total = (ev.at - self.info.reported_at).total_seconds()
         if ev.from_status == "reported":  # 自处理: registered and closed on the spot
-            self.close_due = self.close_due or ev.at
+            if self.close_due is None:
+                self.close_due = self.close_due_set = ev.at
             self.emit(ev.at, "", "registered")
             self.emit(ev.at, "", "self_handled")
             self.emit(ev.at, "", "closed", close=total)
@@ -222,6 +227,7 @@ class _Replay:
             if not self.leads:  # the case's close-by time is fixed by its first lead
                 lim = self.limit
                 self.close_due = due(resolve_due, lim.verify_limit, lim.limit_unit, cal)
+                self.close_due_set = ev.at
             self.leads.append((ev.at, unit))
         self.emit(ev.at, unit, "tickets")
 

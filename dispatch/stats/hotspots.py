@@ -22,6 +22,7 @@ from dispatch.cases.models import Case
 from dispatch.feed.log import json_default
 from dispatch.state import AppState
 from dispatch.stats.gather import day_bounds, like_prefix
+from dispatch.stats.queries import reading
 from dispatch.stats.schemas import StatsQuery
 from dispatch.stats.service import scope_of
 from geo import Grid
@@ -124,7 +125,7 @@ def cells_geojson(
 ) -> str:
     """The cells with at least ``min_cases`` cases, busiest first, with their counts."""
     w, grid = _where(state, principal, q), state.grid
-    with Session(state.db.read_engine) as s:
+    with reading(state.db.read_engine) as s:
         counts = counts_by(s, w, "cell")
     features = []
     for code, n in busiest({c: n for c, n in counts.items() if n >= min_cases}, limit):
@@ -145,7 +146,7 @@ def cells_geojson(
 def streets_geojson(state: AppState, principal: Principal, q: StatsQuery) -> str:
     """Every street of the area with its count of cases (zero included), as polygons."""
     w, grid = _where(state, principal, q), state.grid
-    with Session(state.db.read_engine) as s:
+    with reading(state.db.read_engine) as s:
         counts = counts_by(s, w, "street")
     features = []
     for code in sorted(c for c, a in grid.areas.items() if a.level == "street"):
@@ -169,7 +170,7 @@ def repeats_geojson(
 ) -> str:
     """重复发生点位: cells with at least ``min_cases`` cases of one event type in the period."""
     w, grid, types = _where(state, principal, q), state.grid, state.city.event_types
-    with Session(state.db.read_engine) as s:
+    with reading(state.db.read_engine) as s:
         found = repeats(s, w, min_cases)
     features = []
     for r in found[:MAX_FEATURES]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from dispatch.dbtypes import time_column
@@ -34,6 +34,17 @@ class StatsCube(SQLModel, table=True):
     """
 
     __tablename__ = "stats_cube"
+    #: for area filters: a code prefix is a range of this index (LIKE 'p%' on PostgreSQL
+    #: needs the pattern operator class unless the database collation is C)
+    __table_args__ = (
+        Index(
+            "ix_stats_cube_area",
+            "level",
+            "area",
+            "period_start",
+            postgresql_ops={"area": "varchar_pattern_ops"},
+        ),
+    )
     level: str = Field(primary_key=True, max_length=16)
     span: str = Field(primary_key=True, max_length=8)
     period_start: date = Field(primary_key=True)
@@ -71,8 +82,8 @@ class StatsCube(SQLModel, table=True):
     verify_s: int = _seconds()
     close_n: int = _count()
     close_s: int = _seconds()
-    #: sparse log-scale histograms per step, JSON {"accept": {"12": 3, ...}, ...}
-    hist: str | None = Field(default=None, sa_type=Text)
+    #: the log-scale histograms of the steps, packed (dispatch.stats.figures.HIST records)
+    hist: bytes | None = Field(default=None, sa_type=LargeBinary)
 
 
 class StatsCaseDue(SQLModel, table=True):

@@ -11,21 +11,31 @@ the same facts, summed in Python.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-import orjson
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from dispatch.cases.models import Case
 from dispatch.dbtypes import utcnow
-from dispatch.stats.figures import Tally, column_names
+from dispatch.stats.figures import Tally, add_packed, column_names
 from dispatch.stats.gather import CaseArea, day_bounds, like_prefix, local_day
 from dispatch.stats.gather import facts as live_facts
 from dispatch.stats.history import Fact
-from dispatch.stats.rollup import CUBE, DAY, LEVELS, MONTH, PERIOD, StatsContext, month_end
+from dispatch.stats.rollup import (
+    CUBE,
+    DAY,
+    LEVELS,
+    MONTH,
+    PERIOD,
+    SUMMARY,
+    StatsContext,
+    month_end,
+)
 from dispatch.tickets.models import Ticket
 
 TICKET = Ticket.__table__  # type: ignore[attr-defined]
@@ -35,6 +45,17 @@ CASES = Case.__table__  # type: ignore[attr-defined]
 AREA_LEVELS = (*LEVELS, "cell")
 #: groupings: by unit, by event type, by area (at ``area_level``), by day
 GROUPS = ("unit", "event_type", "area", "day")
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A read session for figures: on PostgreSQL, room to aggregate in memory and no JIT
+    (these queries are short; compiling them costs more than it saves)."""
+    with Session(engine) as s:
+        if engine.dialect.name == "postgresql":
+            s.execute(text("SET LOCAL work_mem = '64MB'"))
+            s.execute(text("SET LOCAL jit = off"))
+        yield s
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +126,8 @@ def tallies(
     level = level_for(scope.prefix, lengths, need)
     if level == "cell":
         return _live(s, ctx, scope, group, area_level or "cell")
+    if level == "district" and group in ("day", "area") and scope.unit is scope.types is None:
+        level = SUMMARY  # no filter on units or types: the summed rows answer
     return _cube(s, scope, group, level, plan(s, scope.first, scope.last, days_only=group == "day"))
 
 
@@ -125,15 +148,18 @@ def _cube(s: Session, scope: Scope, group: str, level: str, p: Plan) -> dict[str
     for r in s.execute(select(key.label("k"), *sums).where(*where).group_by(key)).mappings():
         out[str(r["k"])] = Tally.from_columns(r)
     hist_rows = s.execute(select(key, CUBE.c.hist).where(*where, CUBE.c.hist.is_not(None)))
+    keys, blobs = [], []
     for k, h in hist_rows:
-        out[str(k)].add_hists(orjson.loads(h))
+        keys.append(str(k))
+        blobs.append(bytes(h))
+    add_packed(out, keys, blobs)
     return out
 
 
 def _live(s: Session, ctx: StatsContext, scope: Scope, group: str, level: str) -> dict[str, Tally]:
     start, _ = day_bounds(scope.first, ctx.tz)
     _, end = day_bounds(scope.last, ctx.tz)
-    computed = live_facts(s, ctx.rules, start, end, utcnow(), scope.prefix or None)
+    computed = live_facts(s, ctx.rules, start, end, utcnow(), ctx.cells_under(scope.prefix))
 
     def key(a: CaseArea, f: Fact) -> str:
         if scope.unit is not None and f.unit != scope.unit:

@@ -13,7 +13,6 @@ from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy.orm import Session
 
 from dispatch.auth.principal import Principal
 from dispatch.errors import Unprocessable
@@ -21,6 +20,7 @@ from dispatch.state import AppState
 from dispatch.stats.figures import RATES, RELATIVE_ACCURACY, STEPS
 from dispatch.stats.gather import day_bounds
 from dispatch.stats.hotspots import Where, busiest, counts_by, repeats
+from dispatch.stats.queries import reading
 from dispatch.stats.rollup import month_end
 from dispatch.stats.schemas import StatsQuery
 from dispatch.stats.service import (
@@ -85,7 +85,7 @@ def district_report(state: AppState, principal: Principal, *, district: str, mon
     top_types = sorted(types.rows, key=lambda r: (-r.counts["reports"], r.key))[:TOP_TYPES]
     tz = state.stats.tz
     where = Where(day_bounds(q.first, tz)[0], day_bounds(q.last, tz)[1], district)
-    with Session(state.db.read_engine) as s:
+    with reading(state.db.read_engine) as s:
         cell_counts = counts_by(s, where, "cell")
         found = repeats(s, where, REPEAT_MIN)
     grid = state.grid

@@ -19,14 +19,13 @@ import asyncio
 import calendar
 import contextlib
 import logging
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import orjson
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -34,8 +33,8 @@ from sqlalchemy.orm import Session
 from dispatch.db import transaction
 from dispatch.dbtypes import utcnow
 from dispatch.feed.models import Event
-from dispatch.stats.figures import Tally, check_weights, column_names
-from dispatch.stats.gather import CaseArea, day_bounds, days, facts, local_day
+from dispatch.stats.figures import Tally, add_packed, check_weights, column_names
+from dispatch.stats.gather import CaseArea, Computed, day_bounds, days, facts, local_day
 from dispatch.stats.history import Fact, Rules
 from dispatch.stats.models import StatsCaseDue, StatsCube, StatsPeriod
 
@@ -48,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEVELS = ("district", "street", "community")
+#: per district with every event type and unit summed: the trend and the city's districts
+SUMMARY = "summary"
 DAY, MONTH = "day", "month"
 _LOCK_KEY = 0x6764_7374  # "gdst": one writer of the cube at a time (PostgreSQL)
 _BATCH = 5000
@@ -65,7 +66,15 @@ class StatsContext:
     tz: ZoneInfo
     #: code length of each area level (district, street, community) and of cells
     lengths: Mapping[str, int]
+    #: every cell code, sorted
+    cells: Sequence[str] = ()
     seal_grace: timedelta = timedelta(minutes=10)
+
+    def cells_under(self, prefix: str) -> list[str]:
+        """The cells whose code starts with ``prefix``."""
+        i = bisect_left(self.cells, prefix)
+        j = bisect_left(self.cells, prefix + "\U0010ffff")
+        return list(self.cells[i:j])
 
     @classmethod
     def build(
@@ -84,7 +93,7 @@ class StatsContext:
         }
         lengths["cell"] = max((len(c) for c in grid.codes), default=0)
         grace = timedelta(seconds=settings.stats_seal_grace_s)
-        return cls(rules, calendar.tz, lengths, grace)
+        return cls(rules, calendar.tz, lengths, sorted(grid.codes), grace)
 
 
 def month_start(day: date) -> date:
@@ -99,7 +108,6 @@ def cube_row(
     level: str, span: str, start: date, key: tuple[str, str, str], t: Tally
 ) -> dict[str, Any]:
     """A cube row of ``t`` for ``key`` = (area, event type, unit)."""
-    hists = t.hists()
     area, event_type, unit = key
     return {
         "level": level,
@@ -109,7 +117,7 @@ def cube_row(
         "event_type": event_type,
         "unit_id": unit,
         **t.columns(),
-        "hist": orjson.dumps(hists).decode() if hists else None,
+        "hist": t.packed_hists(),
     }
 
 
@@ -142,8 +150,28 @@ def _upsert(s: Session, table: Any, rows: Sequence[dict[str, Any]], keys: Sequen
         s.execute(stmt, rows[i : i + _BATCH])
 
 
-def _cube_key(level: str, a: CaseArea, f: Fact) -> tuple[str, str, str]:
-    return a.at_level(level), a.event_type, f.unit
+def _base_key(a: CaseArea, f: Fact) -> tuple[str, str, str, str, str]:
+    return a.community, a.street, a.district, a.event_type, f.unit
+
+
+def day_rows(computed: Computed, day: date) -> list[dict[str, Any]]:
+    """The cube rows of one day: the facts summed per community, then rolled up."""
+    base = computed.tallies(_base_key)
+    rows = []
+    for level, pick in (
+        ("community", lambda k: (k[0], k[3], k[4])),
+        ("street", lambda k: (k[1], k[3], k[4])),
+        ("district", lambda k: (k[2], k[3], k[4])),
+        (SUMMARY, lambda k: (k[2], "", "")),
+    ):
+        sums: dict[tuple[str, str, str], Tally] = {}
+        for k, t in base.items():
+            target = sums.get(key := pick(k))
+            if target is None:
+                sums[key] = target = Tally()
+            target.add(t)
+        rows += [cube_row(level, DAY, day, key, t) for key, t in sums.items()]
+    return rows
 
 
 def rollup_day(
@@ -160,16 +188,12 @@ def rollup_day(
         if not _lock(s, wait):
             return None
         computed = facts(s, ctx.rules, start, end, now)
-        rows: list[dict[str, Any]] = []
-        for level in LEVELS:
-            tallies = computed.tallies(partial(_cube_key, level))
-            rows += [cube_row(level, DAY, day, key, t) for key, t in tallies.items()]
         s.execute(delete(CUBE).where(CUBE.c.span == DAY, CUBE.c.period_start == day))
-        _insert(s, CUBE, rows)
-        dues = [
+        _insert(s, CUBE, day_rows(computed, day))
+        dues = [  # the cases registered this day; older ones are stored already
             {"case_id": cid, "close_due": r.close_due}
             for cid, r in computed.results.items()
-            if r.close_due is not None
+            if r.close_due is not None and r.close_due_set and start <= r.close_due_set < end
         ]
         _upsert(s, DUE, dues, ["case_id"])
         period = {"span": DAY, "period_start": day, "computed_at": now, "sealed": sealed}
@@ -198,13 +222,19 @@ def build_month(engine: Engine, month: date, now: datetime, wait: bool = False) 
         query = query.add_columns(CUBE.c.hist).where(
             CUBE.c.span == DAY, CUBE.c.period_start.between(first, last)
         )
+        keys_h: list[tuple[str, tuple[str, str, str]]] = []
+        blobs: list[bytes] = []
         for r in s.execute(query).mappings():
             key = (r["level"], (r["area"], r["event_type"], r["unit_id"]))
-            t = Tally.from_columns(r, orjson.loads(r["hist"]) if r["hist"] else None)
+            t = Tally.from_columns(r)
             if key in sums:
                 sums[key].add(t)
             else:
                 sums[key] = t
+            if r["hist"] is not None:
+                keys_h.append(key)
+                blobs.append(bytes(r["hist"]))
+        add_packed(sums, keys_h, blobs)
         s.execute(delete(CUBE).where(CUBE.c.span == MONTH, CUBE.c.period_start == first))
         _insert(s, CUBE, [cube_row(lv, MONTH, first, k, t) for (lv, k), t in sums.items()])
         period = {"span": MONTH, "period_start": first, "computed_at": now, "sealed": True}

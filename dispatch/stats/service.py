@@ -21,7 +21,7 @@ from dispatch.enums import Role
 from dispatch.errors import Forbidden, Unprocessable
 from dispatch.state import AppState
 from dispatch.stats.figures import Tally, rates, score, step_figures, total
-from dispatch.stats.queries import Scope, overdue_now, tallies
+from dispatch.stats.queries import Scope, overdue_now, reading, tallies
 from dispatch.stats.rollup import DAY, PERIOD, StatsContext
 from dispatch.stats.schemas import FigureRow, FigureTable, StatsQuery, StepOut, View, labels
 
@@ -133,7 +133,7 @@ def _table(
     build: Callable[[Session, datetime], tuple[list[FigureRow], FigureRow | None]],
 ) -> FigureTable:
     now = utcnow()
-    with Session(state.db.read_engine) as s:
+    with reading(state.db.read_engine) as s:
         rows, tot = build(s, now)
         sealed, latest = _rollup_info(s, q)
     names = area_name(state, q.area)

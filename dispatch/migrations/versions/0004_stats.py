@@ -1,6 +1,7 @@
 """Evaluation figures: the pre-aggregated cube, each case's close-by time, rollup progress.
 
-Also an index on ``event_log.at``: the rollup reads the log one day at a time.
+Also an index on ``event_log.at`` (the rollup reads the log one day at a time) and one on
+``cases (cell, event_type, created_at)`` (hotspots and repeat places).
 
 Revision ID: 0004
 Revises: 0001
@@ -36,8 +37,10 @@ STEPS = ("dispatch", "accept", "resolve", "verify", "close")
 
 
 def upgrade() -> None:
-    # the rollup reads the event log by time (dispatch.stats.gather)
+    # the rollup reads the event log by time (dispatch.stats.gather); hotspots and repeat
+    # places count cases per cell and type over a period (an index-only scan in this order)
     op.create_index("ix_event_log_at", "event_log", ["at"])
+    op.create_index("ix_cases_cell_type_time", "cases", ["cell", "event_type", "created_at"])
     numbers: list[sa.Column[int]] = [sa.Column(c, sa.Integer(), nullable=False) for c in COUNTS]
     for step in STEPS:
         numbers.append(sa.Column(f"{step}_n", sa.Integer(), nullable=False))
@@ -51,8 +54,14 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(16), nullable=False),
         sa.Column("unit_id", sa.String(48), nullable=False),
         *numbers,
-        sa.Column("hist", sa.Text(), nullable=True),
+        sa.Column("hist", sa.LargeBinary(), nullable=True),
         sa.PrimaryKeyConstraint("level", "span", "period_start", "area", "event_type", "unit_id"),
+    )
+    op.create_index(
+        "ix_stats_cube_area",
+        "stats_cube",
+        ["level", "area", "period_start"],
+        postgresql_ops={"area": "varchar_pattern_ops"},
     )
     op.create_table(
         "stats_case_due",
@@ -76,5 +85,7 @@ def downgrade() -> None:
     op.drop_table("stats_period")
     op.drop_index("ix_stats_case_due_close_due", table_name="stats_case_due")
     op.drop_table("stats_case_due")
+    op.drop_index("ix_stats_cube_area", table_name="stats_cube")
     op.drop_table("stats_cube")
+    op.drop_index("ix_cases_cell_type_time", table_name="cases")
     op.drop_index("ix_event_log_at", table_name="event_log")

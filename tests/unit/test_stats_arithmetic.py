@@ -18,6 +18,7 @@ from dispatch.stats.figures import (
     STEP_KEYS,
     StepTally,
     Tally,
+    add_packed,
     bucket,
     bucket_value,
     check_weights,
@@ -75,10 +76,37 @@ def test_tallies_add_up_and_round_trip_through_columns() -> None:
     assert a.counts["closed"] == 3
     assert a.counts["registered"] == 4
     assert (a.steps["verify"].n, a.steps["verify"].total_s) == (2, 5400)
-    back = Tally.from_columns(a.columns(), a.hists())
-    assert back.counts == a.counts
-    assert back.steps["verify"].hist == a.steps["verify"].hist
-    assert back.steps["verify"].total_s == 5400
+    back = {"a": Tally.from_columns(a.columns())}
+    packed = a.packed_hists()
+    assert packed is not None
+    add_packed(back, ["a"], [packed])
+    assert back["a"].counts == a.counts
+    assert back["a"].steps["verify"].hist == a.steps["verify"].hist
+    assert back["a"].steps["verify"].total_s == 5400
+    assert Tally().packed_hists() is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("xyz"), st.sampled_from(STEP_KEYS), st.floats(0, 1e9)),
+        max_size=60,
+    )
+)
+def test_packed_histograms_add_up_like_the_tallies(times: list[tuple[str, str, float]]) -> None:
+    rows: list[tuple[str, Tally]] = []
+    for group, step, seconds in times:
+        t = Tally()
+        t.steps[step].add_duration(seconds)
+        rows.append((group, t))
+    expected: dict[str, Tally] = {}
+    for group, t in rows:
+        expected.setdefault(group, Tally()).add(t)
+    got: dict[str, Tally] = {g: Tally() for g in expected}
+    add_packed(got, [g for g, _ in rows], [t.packed_hists() or b"" for _, t in rows])
+    for g, t in expected.items():
+        assert {k: s.hist for k, s in got[g].steps.items()} == {
+            k: s.hist for k, s in t.steps.items()
+        }
 
 
 def test_the_cube_has_a_column_for_every_figure() -> None:
