@@ -137,12 +137,12 @@ def histories(
     for chunk in _chunks(ids):
         for cid, cell, comm, street, district, etype, urgent, created in conn.execute(
             _CASES, {"ids": chunk}
-        ):
+        ).all():
             infos[cid] = CaseInfo(cid, cell, etype, bool(urgent), _as_utc(created))
             areas[cid] = CaseArea(cell, comm, street, district, etype)
         for cid, typ, at, tid, uid, from_status, data in conn.execute(
             _EVENTS, {"ids": chunk, "end": end}
-        ):
+        ).all():  # one fetch: row by row costs more than the replay
             events[cid].append(Ev(typ, _as_utc(at), tid, uid, from_status, Ev.parse_data(data)))
     return infos, areas, events
 

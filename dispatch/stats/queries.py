@@ -27,6 +27,8 @@ from dispatch.stats.gather import CaseArea, day_bounds, like_prefix, local_day
 from dispatch.stats.gather import facts as live_facts
 from dispatch.stats.history import Fact
 from dispatch.stats.rollup import (
+    BY_TYPE,
+    BY_UNIT,
     CUBE,
     DAY,
     LEVELS,
@@ -126,9 +128,20 @@ def tallies(
     level = level_for(scope.prefix, lengths, need)
     if level == "cell":
         return _live(s, ctx, scope, group, area_level or "cell")
-    if level == "district" and group in ("day", "area") and scope.unit is scope.types is None:
-        level = SUMMARY  # no filter on units or types: the summed rows answer
+    if level == "district":
+        level = _summed(group, scope)
     return _cube(s, scope, group, level, plan(s, scope.first, scope.last, days_only=group == "day"))
+
+
+def _summed(group: str, scope: Scope) -> str:
+    """The district rows with what the question does not need summed away."""
+    by_unit = group == "unit" or scope.unit is not None
+    by_type = group == "event_type" or scope.types is not None
+    if by_unit and by_type:
+        return "district"
+    if by_unit:
+        return BY_UNIT
+    return BY_TYPE if by_type else SUMMARY
 
 
 def _cube(s: Session, scope: Scope, group: str, level: str, p: Plan) -> dict[str, Tally]:

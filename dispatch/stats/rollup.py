@@ -47,8 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEVELS = ("district", "street", "community")
-#: per district with every event type and unit summed: the trend and the city's districts
-SUMMARY = "summary"
+#: district rows with event types, units or both summed: the city's league table, its
+#: event types, its trend and its districts read a few hundred rows a month, not thousands
+BY_UNIT, BY_TYPE, SUMMARY = "district-unit", "district-type", "summary"
 DAY, MONTH = "day", "month"
 _LOCK_KEY = 0x6764_7374  # "gdst": one writer of the cube at a time (PostgreSQL)
 _BATCH = 5000
@@ -162,6 +163,8 @@ def day_rows(computed: Computed, day: date) -> list[dict[str, Any]]:
         ("community", lambda k: (k[0], k[3], k[4])),
         ("street", lambda k: (k[1], k[3], k[4])),
         ("district", lambda k: (k[2], k[3], k[4])),
+        (BY_UNIT, lambda k: (k[2], "", k[4])),
+        (BY_TYPE, lambda k: (k[2], k[3], "")),
         (SUMMARY, lambda k: (k[2], "", "")),
     ):
         sums: dict[tuple[str, str, str], Tally] = {}
