@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from dispatch.feed.hub import make_hub
         from dispatch.state import build_state
+        from dispatch.stats.rollup import stats_loop
         from dispatch.tickets.escalation import escalation_loop
 
         state = await asyncio.to_thread(build_state, settings)
@@ -62,6 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.tasks.append(
             asyncio.create_task(
                 escalation_loop(state.db.engine, settings.escalation_interval_s, state.stop)
+            )
+        )
+        state.tasks.append(
+            asyncio.create_task(
+                stats_loop(state.db.engine, state.stats, settings.stats_interval_s, state.stop)
             )
         )
         try:
@@ -177,9 +183,10 @@ def _include_routers(app: FastAPI) -> None:
     from dispatch.feed.router import router as feed
     from dispatch.open311.router import router as open311
     from dispatch.photos.router import router as photos
+    from dispatch.stats.router import router as stats
     from dispatch.tickets.router import router as tickets
 
-    for r in (auth, cases, case_reads, tickets, catalogue, photos, feed, open311):
+    for r in (auth, cases, case_reads, tickets, catalogue, photos, feed, open311, stats):
         app.include_router(r)
 
     @app.get("/healthz", tags=["ops"])

@@ -5,19 +5,16 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
-    from sqlalchemy import Engine
-
     from dispatch.citydata import CityData
     from geo import Grid
 
-T = TypeVar("T")
 DEFAULT_CITY = Path(__file__).resolve().parents[1] / "grid_data" / "nanning"
 
 city_option = click.option(
@@ -27,6 +24,14 @@ city_option = click.option(
     default=DEFAULT_CITY,
     show_default=True,
     help="City data folder (cells.geojson, areas.geojson, event types, units, rules).",
+)
+#: for commands that read the settings: the city folder overrides GRIDDISPATCH_CITY_DIR
+settings_city_option = click.option(
+    "--city",
+    "city_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="City data folder (default: GRIDDISPATCH_CITY_DIR or the Nanning demo city).",
 )
 
 
@@ -207,13 +212,7 @@ def locate(
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option(
-    "--city",
-    "city_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="City data folder (default: the Nanning demo city).",
-)
+@settings_city_option
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--workers",
@@ -292,72 +291,51 @@ def simulate(
     click.echo(summary(stats, duration))
 
 
-database_option = click.option(
-    "--database-url",
-    envvar="DATABASE_URL",
-    default=None,
-    help="Database (env DATABASE_URL; default: the settings' SQLite file). Migrated first.",
-)
+@main.command("stats-rollup")
+@settings_city_option
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), default=None)
+def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime | None) -> None:
+    """Compute the evaluation figures of these days (default: every day not yet final).
 
-
-@main.group("open311-key")
-def open311_key() -> None:
-    """Open311 API keys: one per client (a 12345 hotline CRM, a citizen app), stored hashed."""
-
-
-def _on_database(url: str | None, action: Callable[[Engine], T]) -> T:
-    """Run ``action`` on the (migrated) database; a domain error is a clean CLI error."""
+    Days are recomputed whole from the event log, so this also repairs or rebuilds them
+    (e.g. after loading old events); the database is DATABASE_URL.
+    """
+    from dispatch.citydata import load_city
     from dispatch.config import Settings
     from dispatch.db import Database
-    from dispatch.errors import DomainError
+    from dispatch.dbtypes import utcnow
     from dispatch.migrate import upgrade
+    from dispatch.stats.gather import days
+    from dispatch.stats.rollup import StatsContext, pending_days, rollup
+    from dispatch.tickets.deadlines import WorkingCalendar
+    from geo import Grid
 
-    url = url or Settings().database_url
-    upgrade(url)
-    db = Database(url)
-    try:
-        return action(db.engine)
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.dispose()
-
-
-@open311_key.command("create")
-@click.argument("name")
-@database_option
-def open311_key_create(name: str, database_url: str | None) -> None:
-    """Issue a key for client NAME and print it: shown this once, stored only hashed."""
-    from dispatch.open311.keys import create_key
-
-    click.echo(_on_database(database_url, lambda engine: create_key(engine, name)))
-    click.echo(f"give this key to {name} now; it cannot be shown again", err=True)
-
-
-@open311_key.command("revoke")
-@click.argument("name")
-@database_option
-def open311_key_revoke(name: str, database_url: str | None) -> None:
-    """Revoke every live key of client NAME: its POSTs get 403 from now on."""
-    from dispatch.open311.keys import revoke_keys
-
-    n = _on_database(database_url, lambda engine: revoke_keys(engine, name))
-    click.echo(f"revoked {n} key{'s' if n > 1 else ''} of {name}")
+    settings = Settings()
+    if city_dir:
+        settings = settings.model_copy(update={"city_dir": city_dir})
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    city = load_city(settings.city_dir)
+    grid = Grid.load(settings.city_dir, validate=False)
+    ctx = StatsContext.build(settings, city, WorkingCalendar.from_city(city), grid)
+    now = utcnow()
+    if first is None:
+        todo = pending_days(db.engine, ctx, now)
+    else:
+        todo = list(days(first.date(), (last or first).date()))
+    started = time.perf_counter()
+    done = rollup(db.engine, ctx, todo, now)
+    took = time.perf_counter() - started
+    click.echo(
+        f"{done} day(s) computed in {took:.1f} s" + (f": {todo[0]} … {todo[-1]}" if todo else "")
+    )
+    db.dispose()
 
 
-@open311_key.command("list")
-@database_option
-def open311_key_list(database_url: str | None) -> None:
-    """Every key issued: client, service account, first characters, issued, revoked."""
-    from dispatch.open311.keys import list_keys
+from dispatch.open311.cli import open311_key  # noqa: E402  (registered on the group)
 
-    for k in _on_database(database_url, list_keys):
-        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}Z" if k.revoked_at else "live"
-        click.echo(
-            f"{k.client:24} {k.username:32} {k.key_prefix}…  "
-            f"issued {k.created_at:%Y-%m-%d %H:%M}Z  {state}"
-        )
-
+main.add_command(open311_key)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.stats.figures import DEFAULT_WEIGHTS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -84,6 +86,15 @@ class Settings(BaseSettings):
     )
     open311_endpoint_type: Literal["production", "test"] = "production"
     open311_repeat_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: evaluation figures (dispatch/stats): how often the rollup refreshes today's figures
+    stats_interval_s: float = 60.0
+    #: a day's figures are final this long after the day ends (late commits land first)
+    stats_seal_grace_s: float = 600.0
+    #: 立案 + 派遣 time limits behind 按时派遣率 (DOMAIN.md: 30 min normal, 10 min urgent)
+    stats_dispatch_limit_min: float = 30.0
+    stats_dispatch_limit_urgent_min: float = 10.0
+    #: composite score weights per rate (JSON in the environment); see docs/evaluation.md
+    stats_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
     @property
     def is_sqlite(self) -> bool:

@@ -6,6 +6,7 @@ from dispatch.catalogue.models import Area, Cell, EventType
 from dispatch.feed.models import Event, FeedHead
 from dispatch.open311.models import Open311Key
 from dispatch.photos.models import Photo
+from dispatch.stats.models import StatsCaseDue, StatsCube, StatsPeriod
 from dispatch.tickets.models import Ticket
 from dispatch.units.models import Team, Unit
 
@@ -21,6 +22,9 @@ __all__ = [
     "Open311Key",
     "Photo",
     "Report",
+    "StatsCaseDue",
+    "StatsCube",
+    "StatsPeriod",
     "Team",
     "Ticket",
     "Unit",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dispatch.feed.hub import FeedHub
     from dispatch.open311.questions import ServiceCatalogue
     from dispatch.routing.rules import RuleTable
+    from dispatch.stats.rollup import StatsContext
     from dispatch.tickets.deadlines import WorkingCalendar
     from geo import Grid
 
@@ -39,6 +40,8 @@ class AppState:
     intake: IntakeWriter = field(init=False)
     #: made in the app's lifespan (it needs the running loop)
     feed: FeedHub = field(init=False)
+    #: what the evaluation figures are judged by (dispatch.stats)
+    stats: StatsContext = field(init=False)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -52,6 +55,7 @@ def build_state(settings: Settings) -> AppState:
     from dispatch.migrate import upgrade
     from dispatch.open311.questions import load_catalogue
     from dispatch.routing.rules import RuleTable
+    from dispatch.stats.rollup import StatsContext
     from dispatch.tickets.deadlines import WorkingCalendar
     from geo import Grid
 
@@ -81,4 +85,5 @@ def build_state(settings: Settings) -> AppState:
         services=load_catalogue(settings.city_dir, city.event_types),
     )
     state.intake = IntakeWriter(state)
+    state.stats = StatsContext.build(settings, city, state.calendar, grid)
     return state

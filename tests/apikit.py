@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -95,3 +96,29 @@ class Api:
         r = self.client.post(f"{API}/photos", files=files, headers=self.auth(user))
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
+
+
+def serve_app(request: Any, tmp_path_factory: Any, **overrides: Any) -> Iterator[Api]:
+    """The whole app on ``request.param`` ("sqlite" or "postgis"), Nanning loaded, demo
+    accounts made, background jobs idle; ``overrides`` are further settings."""
+    from fastapi.testclient import TestClient
+
+    from dispatch.app import create_app
+    from dispatch.config import Settings
+
+    tmp = tmp_path_factory.mktemp(f"app-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'gd.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url_factory")()
+    settings = Settings(
+        database_url=url,
+        photo_dir=tmp / "photos",
+        demo_password=DEMO_PASSWORD,
+        escalation_interval_s=3600,
+        stats_interval_s=3600,
+        **overrides,
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield Api(client, app)

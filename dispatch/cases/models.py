@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.dbtypes import enum_column, time_column, utcnow
@@ -13,6 +13,8 @@ from dispatch.enums import CaseStatus
 
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
+    #: hotspots and repeat places read cases by cell and type over a period (dispatch.stats)
+    __table_args__ = (Index("ix_cases_cell_type_time", "cell", "event_type", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     case_no: str = Field(unique=True, max_length=32)
     event_type: str = Field(foreign_key="event_type.code", index=True, max_length=16)

@@ -137,7 +137,7 @@ def verify(
                     rework,
                     now,
                     uid,
-                    {"note": text},
+                    {"note": text, "resolve_due": resolve_due},
                     rework_count=t.rework_count + 1,
                     resolve_due=resolve_due,
                     resolve_escalated_at=None,

@@ -20,7 +20,7 @@ class Event(SQLModel, table=True):
         default=None, sa_column=Column(BigInteger, nullable=True, index=True, unique=True)
     )
     type: str = Field(max_length=40, index=True)  # e.g. case.reported, ticket.accepted
-    at: datetime = time_column(default_factory=utcnow)
+    at: datetime = time_column(default_factory=utcnow, index=True)  # figures read by time
     actor_id: int | None = Field(default=None, foreign_key="user_account.id")
     case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)

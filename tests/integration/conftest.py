@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import pytest
-from apikit import DEMO_PASSWORD, Api
+from apikit import Api, serve_app
 
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_TIMEOUT_S = 5
@@ -114,22 +114,4 @@ def pg_url_factory() -> Iterator[Callable[[], str]]:
 )
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """The whole app on SQLite and on PostGIS, Nanning demo city loaded, demo accounts made."""
-    from fastapi.testclient import TestClient
-
-    from dispatch.app import create_app
-    from dispatch.config import Settings
-
-    tmp = tmp_path_factory.mktemp(f"app-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'gd.sqlite'}"
-    else:
-        url = request.getfixturevalue("pg_url_factory")()
-    settings = Settings(
-        database_url=url,
-        photo_dir=tmp / "photos",
-        demo_password=DEMO_PASSWORD,
-        escalation_interval_s=3600,
-    )
-    app = create_app(settings)
-    with TestClient(app) as client:
-        yield Api(client, app)
+    yield from serve_app(request, tmp_path_factory)

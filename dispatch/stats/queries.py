@@ -1,0 +1,220 @@
+"""Reading the figures: the cube where it answers, the live replay where it cannot.
+
+A request names a period of whole local days, an area prefix, and a grouping (by unit, by
+event type, by child area, by day). The cube answers from the coarsest level whose rows
+are whole for the prefix (district rows for the city or a district, street or community
+rows below that), reading month rows for every sealed month of the period and day rows
+for the rest. A prefix finer than a community (a cell), or a grouping by cell, is
+answered by replaying the area's cases from the event log (:func:`dispatch.stats.gather.facts`):
+the same facts, summed in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from dispatch.cases.models import Case
+from dispatch.dbtypes import utcnow
+from dispatch.stats.figures import Tally, add_packed, column_names
+from dispatch.stats.gather import CaseArea, day_bounds, like_prefix, local_day
+from dispatch.stats.gather import facts as live_facts
+from dispatch.stats.history import Fact
+from dispatch.stats.rollup import (
+    BY_TYPE,
+    BY_UNIT,
+    CUBE,
+    DAY,
+    LEVELS,
+    MONTH,
+    PERIOD,
+    SUMMARY,
+    StatsContext,
+    month_end,
+)
+from dispatch.tickets.models import Ticket
+
+TICKET = Ticket.__table__  # type: ignore[attr-defined]
+CASES = Case.__table__  # type: ignore[attr-defined]
+
+#: area levels from coarse to fine; "cell" exists only in the live path
+AREA_LEVELS = (*LEVELS, "cell")
+#: groupings: by unit, by event type, by area (at ``area_level``), by day
+GROUPS = ("unit", "event_type", "area", "day")
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    """A read session for figures: on PostgreSQL, room to aggregate in memory and no JIT
+    (these queries are short; compiling them costs more than it saves)."""
+    with Session(engine) as s:
+        if engine.dialect.name == "postgresql":
+            s.execute(text("SET LOCAL work_mem = '64MB'"))
+            s.execute(text("SET LOCAL jit = off"))
+        yield s
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Which stored rows make up a period: sealed months, and the days outside them."""
+
+    months: tuple[date, ...]
+    day_ranges: tuple[tuple[date, date], ...]
+
+
+def plan(s: Session, first: date, last: date, *, days_only: bool = False) -> Plan:
+    built: set[date] = set()
+    if not days_only:
+        rows = s.execute(
+            select(PERIOD.c.period_start).where(
+                PERIOD.c.span == MONTH, PERIOD.c.period_start.between(first, last)
+            )
+        )
+        built = {r[0] for r in rows}
+    months: list[date] = []
+    ranges: list[tuple[date, date]] = []
+    d = first
+    while d <= last:
+        m_end = month_end(d)
+        if d.day == 1 and m_end <= last and d in built:
+            months.append(d)
+        elif ranges and ranges[-1][1] == d - timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], min(m_end, last))
+        else:
+            ranges.append((d, min(m_end, last)))
+        d = m_end + timedelta(days=1)
+    return Plan(tuple(months), tuple(ranges))
+
+
+def level_for(prefix: str, lengths: Mapping[str, int], need: str | None = None) -> str:
+    """The coarsest area level whose codes are whole for ``prefix`` (and no coarser than
+    ``need``, the level a grouping by area needs)."""
+    start = AREA_LEVELS.index(need) if need else 0
+    for level in AREA_LEVELS[start:-1]:
+        if len(prefix) <= lengths[level]:
+            return level
+    return "cell"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What to count: a period of local days, an area prefix, and optional unit / types."""
+
+    first: date
+    last: date
+    prefix: str = ""
+    unit: str | None = None
+    types: Collection[str] | None = None
+
+
+def tallies(
+    s: Session,
+    ctx: StatsContext,
+    scope: Scope,
+    group: str,
+    lengths: Mapping[str, int],
+    area_level: str | None = None,
+) -> dict[str, Tally]:
+    """The tallies of a scope per group key (unit id, event type, area code or ISO day)."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown grouping {group!r}")
+    need = area_level if group == "area" else None
+    level = level_for(scope.prefix, lengths, need)
+    if level == "cell":
+        return _live(s, ctx, scope, group, area_level or "cell")
+    if level == "district":
+        level = _summed(group, scope)
+    return _cube(s, scope, group, level, plan(s, scope.first, scope.last, days_only=group == "day"))
+
+
+def _summed(group: str, scope: Scope) -> str:
+    """The district rows with what the question does not need summed away."""
+    by_unit = group == "unit" or scope.unit is not None
+    by_type = group == "event_type" or scope.types is not None
+    if by_unit and by_type:
+        return "district"
+    if by_unit:
+        return BY_UNIT
+    return BY_TYPE if by_type else SUMMARY
+
+
+def _cube(s: Session, scope: Scope, group: str, level: str, p: Plan) -> dict[str, Tally]:
+    column = {"unit": "unit_id", "event_type": "event_type", "area": "area", "day": "period_start"}
+    key = CUBE.c[column[group]]
+    spans = [and_(CUBE.c.span == MONTH, CUBE.c.period_start.in_(p.months))] if p.months else []
+    spans += [and_(CUBE.c.span == DAY, CUBE.c.period_start.between(a, b)) for a, b in p.day_ranges]
+    where = [CUBE.c.level == level, or_(*spans)]
+    if scope.prefix:
+        where.append(CUBE.c.area.like(like_prefix(scope.prefix), escape="\\"))
+    if scope.unit is not None:
+        where.append(CUBE.c.unit_id == scope.unit)
+    if scope.types is not None:
+        where.append(CUBE.c.event_type.in_(sorted(scope.types)))
+    sums = [func.sum(CUBE.c[c]).label(c) for c in column_names()]
+    out: dict[str, Tally] = {}
+    for r in s.execute(select(key.label("k"), *sums).where(*where).group_by(key)).mappings():
+        out[str(r["k"])] = Tally.from_columns(r)
+    hist_rows = s.execute(select(key, CUBE.c.hist).where(*where, CUBE.c.hist.is_not(None)))
+    keys, blobs = [], []
+    for k, h in hist_rows:
+        keys.append(str(k))
+        blobs.append(bytes(h))
+    add_packed(out, keys, blobs)
+    return out
+
+
+def _live(s: Session, ctx: StatsContext, scope: Scope, group: str, level: str) -> dict[str, Tally]:
+    start, _ = day_bounds(scope.first, ctx.tz)
+    _, end = day_bounds(scope.last, ctx.tz)
+    computed = live_facts(s, ctx.rules, start, end, utcnow(), ctx.cells_under(scope.prefix))
+
+    def key(a: CaseArea, f: Fact) -> str:
+        if scope.unit is not None and f.unit != scope.unit:
+            return ""  # dropped below
+        if scope.types is not None and a.event_type not in scope.types:
+            return ""
+        if group == "unit":
+            return "u:" + f.unit
+        if group == "event_type":
+            return "u:" + a.event_type
+        if group == "day":
+            return "u:" + local_day(f.at, ctx.tz).isoformat()
+        return "u:" + a.at_level(level)
+
+    return {k[2:]: t for k, t in computed.tallies(key).items() if k}
+
+
+OPEN_TICKET = ("dispatched", "accepted", "in_progress")
+
+
+def overdue_now(
+    s: Session, scope: Scope, group: str, now: datetime, area_level: str | None = None
+) -> dict[str, int]:
+    """Live tickets past their resolve due right now, per group (not a period figure)."""
+    t, c = TICKET, CASES
+    if group == "unit":
+        expr = t.c.unit_id
+    elif group == "event_type":
+        expr = c.c.event_type
+    elif group == "area" and area_level in AREA_LEVELS:
+        expr = c.c[area_level]
+    else:
+        return {}
+    query = (
+        select(expr, func.count())
+        .select_from(t.join(c, c.c.id == t.c.case_id))
+        .where(t.c.status.in_(OPEN_TICKET), t.c.resolve_due < now)
+    )
+    if scope.prefix:
+        query = query.where(c.c.cell.like(like_prefix(scope.prefix), escape="\\"))
+    if scope.unit is not None:
+        query = query.where(t.c.unit_id == scope.unit)
+    if scope.types is not None:
+        query = query.where(c.c.event_type.in_(sorted(scope.types)))
+    return {str(k): int(n) for k, n in s.execute(query.group_by(expr))}

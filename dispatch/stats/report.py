@@ -1,0 +1,117 @@
+"""The monthly report of one district (区级月度绩效评价报告) as a self-contained print page.
+
+Everything the page needs is inline (CSS included, no script, no fonts or images from
+elsewhere): it prints as it is from any browser, on an intranet with no internet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from dispatch.auth.principal import Principal
+from dispatch.errors import Unprocessable
+from dispatch.state import AppState
+from dispatch.stats.figures import RATES, RELATIVE_ACCURACY, STEPS
+from dispatch.stats.gather import day_bounds
+from dispatch.stats.hotspots import Where, busiest, counts_by, repeats
+from dispatch.stats.queries import reading
+from dispatch.stats.rollup import month_end
+from dispatch.stats.schemas import StatsQuery
+from dispatch.stats.service import (
+    area_name,
+    areas_table,
+    check_access,
+    types_table,
+    units_table,
+)
+
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+TOP_TYPES = 15
+TOP_CELLS = 10
+REPEAT_MIN = 3
+
+
+@cache
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("dispatch.stats", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v: "—" if v is None else f"{v * 100:.2f}%"
+    env.filters["hours"] = lambda v: "—" if v is None else f"{v / 3600:.2f}"
+    env.filters["score"] = lambda v: "—" if v is None else f"{v:.1f}"
+    return env
+
+
+def parse_month(text: str) -> date:
+    m = MONTH_RE.fullmatch(text)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise Unprocessable("month must be YYYY-MM", code="invalid_month", details={"month": text})
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class HotCell:
+    code: str
+    cases: int
+    community: str
+    street: str
+
+
+def district_report(state: AppState, principal: Principal, *, district: str, month: str) -> str:
+    """The HTML of one district's month: summary, unit league, streets, types, hotspots."""
+    check_access(principal, None, city_only=True)
+    area = state.grid.areas.get(district)
+    if area is None or area.level != "district":
+        raise Unprocessable(
+            f"{district!r} is not a district code",
+            code="unknown_district",
+            details={"district": district},
+        )
+    first = parse_month(month)
+    q = StatsQuery.model_validate({"from": first, "to": month_end(first), "area": district})
+    units = units_table(state, principal, q)
+    streets = areas_table(state, principal, q)
+    types = types_table(state, principal, q)
+    classes = types_table(state, principal, q, by="class")
+    top_types = sorted(types.rows, key=lambda r: (-r.counts["reports"], r.key))[:TOP_TYPES]
+    tz = state.stats.tz
+    where = Where(day_bounds(q.first, tz)[0], day_bounds(q.last, tz)[1], district)
+    with reading(state.db.read_engine) as s:
+        cell_counts = counts_by(s, where, "cell")
+        found = repeats(s, where, REPEAT_MIN)
+    grid = state.grid
+    hot = []
+    for code, n in busiest(cell_counts, TOP_CELLS):
+        if code in grid:
+            i = grid.position(code)
+            comm, street = grid.parents["community"][i], grid.parents["street"][i]
+            hot.append(HotCell(code, n, area_name(state, comm)[0], area_name(state, street)[0]))
+    names = {c: et.name_zh for c, et in state.city.event_types.items()}
+    context: dict[str, Any] = {
+        "district": area,
+        "month": first,
+        "units": units,
+        "summary": units.total,
+        "streets": streets,
+        "classes": classes.rows,
+        "top_types": top_types,
+        "hot_cells": hot,
+        "repeats": found[:20],
+        "repeat_min": REPEAT_MIN,
+        "type_names": names,
+        "steps": STEPS,
+        "rates": RATES,
+        "accuracy": RELATIVE_ACCURACY,
+        "weights": units.weights or {},
+        "rate_names": {r.key: r for r in RATES},
+    }
+    return _env().get_template("report.html").render(**context)

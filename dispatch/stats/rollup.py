@@ -1,0 +1,306 @@
+"""The rollup job: each day's facts summed into cube rows, kept current and then sealed.
+
+Why a job and not a hook on every write: the figures of a day are recomputed whole from the
+event log, so the rollup is idempotent, needs no change to the write path (intake stays
+lean and hot rows stay uncontended) and never depends on the order in which concurrent
+transactions commit. Today (and yesterday, until the grace period has passed) is
+recomputed every ``stats_interval_s``; a day whose end is more than ``stats_seal_grace_s``
+ago is recomputed once more and sealed: its rows are final. When every day of a month is
+sealed, the month's rows are written as the sum of its days, so a year reads twelve
+months of rows instead of 365 days.
+
+On PostgreSQL a transaction-level advisory lock lets one process at a time write the
+cube; SQLite serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import contextlib
+import logging
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from dispatch.db import transaction
+from dispatch.dbtypes import utcnow
+from dispatch.feed.models import Event
+from dispatch.stats.figures import Tally, add_packed, check_weights, column_names
+from dispatch.stats.gather import CaseArea, Computed, day_bounds, days, facts, local_day
+from dispatch.stats.history import Fact, Rules
+from dispatch.stats.models import StatsCaseDue, StatsCube, StatsPeriod
+
+if TYPE_CHECKING:
+    from dispatch.citydata import CityData
+    from dispatch.config import Settings
+    from dispatch.tickets.deadlines import WorkingCalendar
+    from geo import Grid
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("district", "street", "community")
+#: district rows with event types, units or both summed: the city's league table, its
+#: event types, its trend and its districts read a few hundred rows a month, not thousands
+BY_UNIT, BY_TYPE, SUMMARY = "district-unit", "district-type", "summary"
+DAY, MONTH = "day", "month"
+_LOCK_KEY = 0x6764_7374  # "gdst": one writer of the cube at a time (PostgreSQL)
+_BATCH = 5000
+
+CUBE = StatsCube.__table__  # type: ignore[attr-defined]
+DUE = StatsCaseDue.__table__  # type: ignore[attr-defined]
+PERIOD = StatsPeriod.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class StatsContext:
+    """What the rollup and the queries judge by; built from the settings and the city."""
+
+    rules: Rules
+    tz: ZoneInfo
+    #: code length of each area level (district, street, community) and of cells
+    lengths: Mapping[str, int]
+    #: every cell code, sorted
+    cells: Sequence[str] = ()
+    seal_grace: timedelta = timedelta(minutes=10)
+
+    def cells_under(self, prefix: str) -> list[str]:
+        """The cells whose code starts with ``prefix``."""
+        i = bisect_left(self.cells, prefix)
+        j = bisect_left(self.cells, prefix + "\U0010ffff")
+        return list(self.cells[i:j])
+
+    @classmethod
+    def build(
+        cls, settings: Settings, city: CityData, calendar: WorkingCalendar, grid: Grid
+    ) -> StatsContext:
+        check_weights(settings.stats_weights)
+        rules = Rules(
+            calendar=calendar,
+            limits=city.event_types,
+            dispatch_limit=timedelta(minutes=settings.stats_dispatch_limit_min),
+            dispatch_limit_urgent=timedelta(minutes=settings.stats_dispatch_limit_urgent_min),
+        )
+        lengths = {
+            level: max((len(c) for c, a in grid.areas.items() if a.level == level), default=0)
+            for level in LEVELS
+        }
+        lengths["cell"] = max((len(c) for c in grid.codes), default=0)
+        grace = timedelta(seconds=settings.stats_seal_grace_s)
+        return cls(rules, calendar.tz, lengths, sorted(grid.codes), grace)
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def cube_row(
+    level: str, span: str, start: date, key: tuple[str, str, str], t: Tally
+) -> dict[str, Any]:
+    """A cube row of ``t`` for ``key`` = (area, event type, unit)."""
+    area, event_type, unit = key
+    return {
+        "level": level,
+        "span": span,
+        "period_start": start,
+        "area": area,
+        "event_type": event_type,
+        "unit_id": unit,
+        **t.columns(),
+        "hist": t.packed_hists(),
+    }
+
+
+def _lock(s: Session, wait: bool) -> bool:
+    """Take the cube's writer lock for the transaction; False if busy and not ``wait``."""
+    if s.get_bind().dialect.name != "postgresql":
+        return True
+    if wait:
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        return True
+    return bool(s.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY}).scalar())
+
+
+def _insert(s: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    for i in range(0, len(rows), _BATCH):
+        s.execute(insert(table), rows[i : i + _BATCH])
+
+
+def _upsert(s: Session, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """INSERT … ON CONFLICT DO UPDATE on both backends."""
+    if not rows:
+        return
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    pg = s.get_bind().dialect.name == "postgresql"
+    for i in range(0, len(rows), _BATCH):
+        stmt: Any = postgresql.insert(table) if pg else sqlite.insert(table)
+        update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=update)
+        s.execute(stmt, rows[i : i + _BATCH])
+
+
+def _base_key(a: CaseArea, f: Fact) -> tuple[str, str, str, str, str]:
+    return a.community, a.street, a.district, a.event_type, f.unit
+
+
+def day_rows(computed: Computed, day: date) -> list[dict[str, Any]]:
+    """The cube rows of one day: the facts summed per community, then rolled up."""
+    base = computed.tallies(_base_key)
+    rows = []
+    for level, pick in (
+        ("community", lambda k: (k[0], k[3], k[4])),
+        ("street", lambda k: (k[1], k[3], k[4])),
+        ("district", lambda k: (k[2], k[3], k[4])),
+        (BY_UNIT, lambda k: (k[2], "", k[4])),
+        (BY_TYPE, lambda k: (k[2], k[3], "")),
+        (SUMMARY, lambda k: (k[2], "", "")),
+    ):
+        sums: dict[tuple[str, str, str], Tally] = {}
+        for k, t in base.items():
+            target = sums.get(key := pick(k))
+            if target is None:
+                sums[key] = target = Tally()
+            target.add(t)
+        rows += [cube_row(level, DAY, day, key, t) for key, t in sums.items()]
+    return rows
+
+
+def rollup_day(
+    engine: Engine, ctx: StatsContext, day: date, now: datetime, wait: bool = False
+) -> bool | None:
+    """Recompute one day's cube rows (one transaction); True if the day is now sealed.
+
+    None when another process holds the cube (PostgreSQL) and ``wait`` is false: nothing
+    was written.
+    """
+    start, end = day_bounds(day, ctx.tz)
+    sealed = now >= end + ctx.seal_grace
+    with transaction(engine) as s:
+        if not _lock(s, wait):
+            return None
+        computed = facts(s, ctx.rules, start, end, now)
+        s.execute(delete(CUBE).where(CUBE.c.span == DAY, CUBE.c.period_start == day))
+        _insert(s, CUBE, day_rows(computed, day))
+        dues = [  # the cases registered this day; older ones are stored already
+            {"case_id": cid, "close_due": r.close_due}
+            for cid, r in computed.results.items()
+            if r.close_due is not None and r.close_due_set and start <= r.close_due_set < end
+        ]
+        _upsert(s, DUE, dues, ["case_id"])
+        period = {"span": DAY, "period_start": day, "computed_at": now, "sealed": sealed}
+        _upsert(s, PERIOD, [period], ["span", "period_start"])
+    return sealed
+
+
+def build_month(engine: Engine, month: date, now: datetime, wait: bool = False) -> bool:
+    """Write a month's rows as the sum of its days, if every day is sealed; True if written."""
+    first, last = month_start(month), month_end(month)
+    with transaction(engine) as s:
+        if not _lock(s, wait):
+            return False
+        n_sealed = s.execute(
+            select(func.count()).where(
+                PERIOD.c.span == DAY,
+                PERIOD.c.sealed.is_(True),
+                PERIOD.c.period_start.between(first, last),
+            )
+        ).scalar_one()
+        if n_sealed < (last - first).days + 1:
+            return False
+        keys = ("level", "area", "event_type", "unit_id")
+        sums: dict[tuple[str, tuple[str, str, str]], Tally] = {}
+        query = select(*(CUBE.c[k] for k in keys), *(CUBE.c[c] for c in column_names()))
+        query = query.add_columns(CUBE.c.hist).where(
+            CUBE.c.span == DAY, CUBE.c.period_start.between(first, last)
+        )
+        keys_h: list[tuple[str, tuple[str, str, str]]] = []
+        blobs: list[bytes] = []
+        for r in s.execute(query).mappings():
+            key = (r["level"], (r["area"], r["event_type"], r["unit_id"]))
+            t = Tally.from_columns(r)
+            if key in sums:
+                sums[key].add(t)
+            else:
+                sums[key] = t
+            if r["hist"] is not None:
+                keys_h.append(key)
+                blobs.append(bytes(r["hist"]))
+        add_packed(sums, keys_h, blobs)
+        s.execute(delete(CUBE).where(CUBE.c.span == MONTH, CUBE.c.period_start == first))
+        _insert(s, CUBE, [cube_row(lv, MONTH, first, k, t) for (lv, k), t in sums.items()])
+        period = {"span": MONTH, "period_start": first, "computed_at": now, "sealed": True}
+        _upsert(s, PERIOD, [period], ["span", "period_start"])
+    return True
+
+
+def rollup(
+    engine: Engine, ctx: StatsContext, days_: Iterable[date], now: datetime, wait: bool = True
+) -> int:
+    """Recompute the given days in order, then every month they complete; days written.
+
+    ``wait=False`` (the background job) gives up at once when another process is writing.
+    """
+    done = 0
+    months: set[date] = set()
+    for d in sorted(set(days_)):
+        sealed = rollup_day(engine, ctx, d, now, wait)
+        if sealed is None:
+            break
+        done += 1
+        if sealed:
+            months.add(month_start(d))
+    for m in sorted(months):
+        build_month(engine, m, now, wait)
+    return done
+
+
+def pending_days(engine: Engine, ctx: StatsContext, now: datetime) -> list[date]:
+    """The days from the first one not sealed (or the first with events) through today."""
+    today = local_day(now, ctx.tz)
+    with Session(engine) as s:
+        last = s.execute(
+            select(func.max(PERIOD.c.period_start)).where(
+                PERIOD.c.span == DAY, PERIOD.c.sealed.is_(True)
+            )
+        ).scalar_one()
+        if last is not None:
+            first = (date.fromisoformat(last) if isinstance(last, str) else last) + timedelta(1)
+        else:
+            earliest = s.execute(select(func.min(Event.at))).scalar_one()
+            first = local_day(earliest, ctx.tz) if earliest is not None else today
+    return list(days(first, today))
+
+
+def catch_up(
+    engine: Engine, ctx: StatsContext, now: datetime | None = None, max_days: int = 31
+) -> int:
+    """One run of the job: up to ``max_days`` pending days; returns how many were written."""
+    now = now or utcnow()
+    return rollup(engine, ctx, pending_days(engine, ctx, now)[:max_days], now, wait=False)
+
+
+async def stats_loop(
+    engine: Engine, ctx: StatsContext, interval_s: float, stop: asyncio.Event, max_days: int = 31
+) -> None:
+    """Run :func:`catch_up` every ``interval_s`` seconds (at once again while catching up)."""
+    while not stop.is_set():
+        wait = interval_s
+        try:
+            if await asyncio.to_thread(catch_up, engine, ctx, None, max_days) >= max_days:
+                wait = 0.1  # a backlog of days: keep going
+        except Exception:
+            log.exception("stats rollup failed; retrying in %s s", interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)

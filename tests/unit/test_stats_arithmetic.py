@@ -1,0 +1,269 @@
+"""The pure figure arithmetic (dispatch.stats.figures) and the replay of one case's history
+(dispatch.stats.history), with hand-computed values."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dispatch.citydata import EventType
+from dispatch.stats.figures import (
+    COUNT_KEYS,
+    RELATIVE_ACCURACY,
+    STEP_KEYS,
+    StepTally,
+    Tally,
+    add_packed,
+    bucket,
+    bucket_value,
+    check_weights,
+    column_names,
+    percentile,
+    rates,
+    score,
+)
+from dispatch.stats.history import CaseInfo, Ev, Rules, case_facts
+from dispatch.stats.models import StatsCube
+from dispatch.tickets.deadlines import WorkingCalendar
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@given(st.floats(min_value=1, max_value=1e9))
+def test_a_bucket_stands_for_its_values_within_the_stated_accuracy(x: float) -> None:
+    assert abs(bucket_value(bucket(x)) - x) <= RELATIVE_ACCURACY * x * (1 + 1e-12)
+
+
+def test_durations_under_a_second_are_zero() -> None:
+    assert bucket_value(bucket(0)) == 0
+    assert bucket_value(bucket(0.4)) == 0
+    assert pytest.approx(0.0433, abs=1e-4) == RELATIVE_ACCURACY
+
+
+def test_p90_is_the_nearest_rank_value() -> None:
+    st_ = StepTally()
+    for s in range(1, 101):  # 1..100 minutes
+        st_.add_duration(60 * s)
+    assert st_.n == 100
+    assert st_.total_s == 60 * 5050
+    assert st_.average_s() == pytest.approx(60 * 50.5)
+    p90 = st_.percentile_s(0.9)
+    assert p90 is not None
+    assert abs(p90 - 60 * 90) <= RELATIVE_ACCURACY * 60 * 90  # the 90th of 100 values
+    assert percentile({}, 0.9) is None
+    # 10 values: rank ceil(9) = 9, not the largest
+    ten = StepTally()
+    for s in (10, 20, 30, 40, 50, 60, 70, 80, 90, 10_000):
+        ten.add_duration(s)
+    p = ten.percentile_s(0.9)
+    assert p is not None
+    assert abs(p - 90) <= RELATIVE_ACCURACY * 90
+
+
+def test_tallies_add_up_and_round_trip_through_columns() -> None:
+    a, b = Tally(), Tally()
+    a.count("closed", 2)
+    a.steps["verify"].add_duration(1800)
+    b.count("closed")
+    b.count("registered", 4)
+    b.steps["verify"].add_duration(3600)
+    a.add(b)
+    assert a.counts["closed"] == 3
+    assert a.counts["registered"] == 4
+    assert (a.steps["verify"].n, a.steps["verify"].total_s) == (2, 5400)
+    back = {"a": Tally.from_columns(a.columns())}
+    packed = a.packed_hists()
+    assert packed is not None
+    add_packed(back, ["a"], [packed])
+    assert back["a"].counts == a.counts
+    assert back["a"].steps["verify"].hist == a.steps["verify"].hist
+    assert back["a"].steps["verify"].total_s == 5400
+    assert Tally().packed_hists() is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("xyz"), st.sampled_from(STEP_KEYS), st.floats(0, 1e9)),
+        max_size=60,
+    )
+)
+def test_packed_histograms_add_up_like_the_tallies(times: list[tuple[str, str, float]]) -> None:
+    rows: list[tuple[str, Tally]] = []
+    for group, step, seconds in times:
+        t = Tally()
+        t.steps[step].add_duration(seconds)
+        rows.append((group, t))
+    expected: dict[str, Tally] = {}
+    for group, t in rows:
+        expected.setdefault(group, Tally()).add(t)
+    got: dict[str, Tally] = {g: Tally() for g in expected}
+    add_packed(got, [g for g, _ in rows], [t.packed_hists() or b"" for _, t in rows])
+    for g, t in expected.items():
+        assert {k: s.hist for k, s in got[g].steps.items()} == {
+            k: s.hist for k, s in t.steps.items()
+        }
+
+
+def test_the_cube_has_a_column_for_every_figure() -> None:
+    cols = set(StatsCube.model_fields)
+    assert set(column_names()) <= cols
+    assert len(column_names()) == len(COUNT_KEYS) + 2 * len(STEP_KEYS)
+
+
+def test_rates_follow_their_formulas() -> None:
+    t = Tally()
+    given = {"registered": 9, "rejected": 3, "dispatched": 8, "dispatched_on_time": 2,
+             "tickets": 20, "returned": 5, "closed": 4, "due": 10, "closed_on_time": 7,
+             "reworked": 3, "accepted": 16, "accepted_on_time": 12, "resolved_on_time": 6,
+             "overdue": 2}  # fmt: skip
+    for key, n in given.items():
+        t.count(key, n)
+    assert rates(t) == {
+        "registration_rate": pytest.approx(9 / 12),
+        "dispatch_on_time_rate": pytest.approx(2 / 8),
+        "dispatch_accuracy": pytest.approx(1 - 5 / 20),
+        "closure_rate": pytest.approx(4 / 9),
+        "on_time_closure_rate": pytest.approx(7 / 10),
+        "rework_rate": pytest.approx(3 / 4),
+        "accept_on_time_rate": pytest.approx(12 / 16),
+        "resolve_on_time_rate": pytest.approx(6 / 8),
+    }
+    assert all(v is None for v in rates(Tally()).values())
+
+
+def test_score_leaves_out_undefined_rates_and_caps_at_one() -> None:
+    weights = {"closure_rate": 0.3, "resolve_on_time_rate": 0.3, "rework_rate": 0.3,
+               "accept_on_time_rate": 0.1}  # fmt: skip
+    full = {"closure_rate": 4 / 3, "resolve_on_time_rate": 4 / 6, "rework_rate": 0.25,
+            "accept_on_time_rate": 1.0}  # fmt: skip
+    assert score(full, weights) == pytest.approx(82.5)
+    some = {"closure_rate": 0.0, "resolve_on_time_rate": 0.5, "rework_rate": None,
+            "accept_on_time_rate": 1.0}  # fmt: skip
+    assert score(some, weights) == pytest.approx(100 * 0.25 / 0.7)
+    assert score(dict.fromkeys(weights), weights) is None
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ({"speed": 1.0}, "unknown rate"),
+        ({"closure_rate": -1.0}, "not negative"),
+        ({"closure_rate": math.inf}, "not negative"),
+        ({"closure_rate": 0.0}, "positive"),
+    ],
+)
+def test_bad_weights_are_refused(weights: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_weights(weights)
+
+
+# ---------------------------------------------------------------- one case's history
+
+CAL = WorkingCalendar([(time(8), time(12)), (time(14, 30), time(17, 30))], (), (), TZ)
+GARBAGE = EventType("06010", "GB", "", "06", "市容", "City", "暴露垃圾", "Garbage",
+                    1, 4, 1, "work_hours", False, True, "trash")  # fmt: skip
+RULES = Rules(CAL, {"06010": GARBAGE})
+DAY = date(2026, 10, 13)  # a Tuesday
+
+
+def t(hh: int, mm: int = 0, day: date = DAY) -> datetime:
+    return datetime.combine(day, time(hh, mm), tzinfo=TZ).astimezone(UTC)
+
+
+def whole_day(day: date = DAY) -> tuple[datetime, datetime]:
+    return t(0, 0, day), t(0, 0, day + timedelta(days=1))
+
+
+INFO = CaseInfo(1, "cell", "06010", False, t(8, 50))
+
+
+def dispatched(at: datetime, unit: str = "hw", ticket: int = 7) -> list[Ev]:
+    return [
+        Ev("case.dispatched", at, from_status="reported"),
+        Ev("ticket.dispatched", at, ticket, unit, "", {"role": "lead"}),
+    ]
+
+
+def counts(events: list[Ev], day: date = DAY, as_of: datetime | None = None) -> dict[str, int]:
+    start, end = whole_day(day)
+    out: dict[str, int] = {}
+    for f in case_facts(INFO, events, start, end, RULES, as_of).facts:
+        if f.count:
+            out[f"{f.unit}:{f.count}"] = out.get(f"{f.unit}:{f.count}", 0) + 1
+    return out
+
+
+def test_a_simple_case_on_time() -> None:
+    events = [
+        Ev("case.reported", t(8, 50), from_status=""),
+        *dispatched(t(9)),
+        Ev("ticket.accepted", t(9, 20), 7, "hw"),
+        Ev("ticket.resolved", t(10, 30), 7, "hw"),
+        Ev("case.resolved", t(10, 30)),
+        Ev("case.closed", t(11), from_status="verifying"),
+    ]
+    start, end = whole_day()
+    result = case_facts(INFO, events, start, end, RULES)
+    assert result.close_due == t(16, 30)  # 4 working hours from 09:00 is 15:30, check 1 more
+    steps = {f.step: f.seconds for f in result.facts if f.step}
+    assert steps == {"dispatch": 600, "accept": 1200, "resolve": 5400, "verify": 1800,
+                     "close": 7800}  # fmt: skip
+    assert counts(events) == {
+        ":cases": 1, ":reports": 1, "hw:registered": 1, "hw:dispatched": 1,
+        "hw:dispatched_on_time": 1, "hw:tickets": 1, "hw:accepted": 1,
+        "hw:accepted_on_time": 1, "hw:resolved": 1, "hw:resolved_on_time": 1, "hw:closed": 1,
+        "hw:due": 1, "hw:closed_on_time": 1,
+    }  # fmt: skip
+
+
+def test_a_missed_deadline_counts_once_escalated_or_not() -> None:
+    base = [Ev("case.reported", t(8, 50), from_status=""), *dispatched(t(9))]
+    late = t(16)  # resolve due 15:30
+    escalated = [*base, Ev("ticket.escalated", t(15, 31), 7, "hw", data={"stage": "resolve"}),
+                 Ev("ticket.resolved", late, 7, "hw")]  # fmt: skip
+    unescalated = [*base, Ev("ticket.resolved", late, 7, "hw")]
+    for events in (escalated, unescalated):
+        c = counts(events)
+        assert c["hw:overdue"] == 1
+        assert "hw:resolved_on_time" not in c
+        assert c["hw:resolved"] == 1
+    accept_stage = [*base, Ev("ticket.escalated", t(10, 1), 7, "hw", data={"stage": "accept"})]
+    assert "hw:overdue" not in counts(accept_stage)
+
+
+def test_rework_starts_a_new_deadline() -> None:
+    events = [Ev("case.reported", t(8, 50), from_status=""), *dispatched(t(9)),
+              Ev("ticket.resolved", t(10), 7, "hw"), Ev("case.resolved", t(10)),
+              Ev("case.reworked", t(11), from_status="verifying"),
+              Ev("ticket.reworked", t(11), 7, "hw", data={"resolve_due": t(16).isoformat()}),
+              Ev("ticket.resolved", t(15, 50), 7, "hw")]  # fmt: skip
+    c = counts(events)
+    assert c["hw:resolved_on_time"] == 2  # 10:00 ≤ 15:30, then 15:50 ≤ 16:00
+    assert c["hw:reworked"] == 1
+    resolve = [f.seconds for f in case_facts(INFO, events, *whole_day(), RULES).facts
+               if f.step == "resolve"]  # fmt: skip
+    assert resolve == [3600, 3600 + 3600 + 20 * 60]  # 11:00–12:00 and 14:30–15:50
+
+
+def test_only_facts_inside_the_range_count_but_history_before_it_is_read() -> None:
+    events = [Ev("case.reported", t(8, 50), from_status=""), *dispatched(t(9)),
+              Ev("ticket.accepted", t(9, 20), 7, "hw"),
+              Ev("ticket.resolved", t(9, 0, DAY + timedelta(days=1)), 7, "hw")]  # fmt: skip
+    nxt = counts(events, DAY + timedelta(days=1))
+    assert nxt == {"hw:resolved": 1, "hw:overdue": 1}  # late: due 15:30 the day before
+    assert "hw:resolved" not in counts(events)
+
+
+def test_the_due_cohort_waits_for_the_close_by_time_and_skips_voided_cases() -> None:
+    events = [Ev("case.reported", t(8, 50), from_status=""), *dispatched(t(9))]
+    assert "hw:due" not in counts(events, as_of=t(16))  # close-by 16:30 not reached yet
+    assert counts(events, as_of=t(17))["hw:due"] == 1
+    voided = [*events, Ev("case.rejected", t(10), from_status="dispatched")]
+    c = counts(voided)
+    assert c["hw:voided"] == 1
+    assert "hw:due" not in c
