@@ -260,6 +260,8 @@ def serve(
         workers=workers,
         access_log=access_log,
         ws_per_message_deflate=settings.ws_deflate,
+        # uvicorn's own websockets protocol, handing the feed its transport (feed/wire.py)
+        ws="dispatch.feed.wire:FeedWebSocketProtocol",
     )
 
 
