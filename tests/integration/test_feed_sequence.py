@@ -160,9 +160,8 @@ def test_numbers_taken_in_an_undone_savepoint_leave_no_hole(sqlite_db: Database)
         with pytest.raises(RuntimeError):
             _taken_then_undone(s)
         _insert_numbered(s, "test.kept")
-    with transaction(sqlite_db.engine) as s:
-        with pytest.raises(RuntimeError):
-            _taken_then_undone(s)
+    with transaction(sqlite_db.engine) as s, pytest.raises(RuntimeError):
+        _taken_then_undone(s)
     unregister()
     assert [(r[1], r[2]) for r in seqs(sqlite_db.engine)] == [(1, "test.kept")]
     assert head(sqlite_db.engine) == 1
