@@ -187,7 +187,7 @@ def _case_row(state: AppState, p: Prepared, cid: int) -> dict[str, Any]:
     a, b, loc, now = p.assignment, p.body, p.loc, p.received_at
     assert a is not None
     return dict(
-        id=cid, case_no=case_number(cid, now), event_type=p.event.code,
+        id=cid, case_no=case_number(cid, now, state.calendar.tz), event_type=p.event.code,
         status=CaseStatus.dispatched.value, version=1, urgent=p.event.urgent, lon=loc.lon,
         lat=loc.lat, input_crs=b.crs, input_lon=b.lon, input_lat=b.lat,
         accuracy_m=b.accuracy_m, near_edge=bool(loc.near_edge), snapped_m=loc.snapped_m,
