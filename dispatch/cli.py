@@ -126,9 +126,7 @@ def check_data(city_dir: Path) -> None:
         click.echo(f"  {line}")
     click.echo(f"checked in {time.perf_counter() - t0:.1f} s")
     if check.missing_units:
-        raise click.ClickException(
-            f"units for areas the grid does not have: {', '.join(check.missing_units)}"
-        )
+        raise click.ClickException(f"{len(check.missing_units)} units for areas the grid lacks")
     if check.holes:
         raise click.ClickException(f"{len(check.holes)} routing holes")
     click.echo(
@@ -316,8 +314,11 @@ def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime |
     db.dispose()
 
 
+from dispatch.catalogue.cli import grid_versions, load_grid  # noqa: E402  (registered below)
 from dispatch.open311.cli import open311_key  # noqa: E402  (registered on the group)
 
+main.add_command(load_grid)
+main.add_command(grid_versions)
 main.add_command(open311_key)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -81,18 +81,22 @@ class GridFiles:
         return str(self.grid.meta["checksum"])
 
     def write(self, folder: str | Path) -> None:
-        """Write both files into ``folder``, each replaced whole (never half-written)."""
+        """Write both files into ``folder``: both are written aside first, then moved in,
+        so a failure leaves the old pair in place."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, data in (("cells.geojson", self.cells), ("areas.geojson", self.areas)):
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-            try:
+        staged: list[tuple[str, Path]] = []
+        try:
+            for name, data in (("cells.geojson", self.cells), ("areas.geojson", self.areas)):
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+                staged.append((tmp, folder / name))
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
-                os.replace(tmp, folder / name)
-            except BaseException:
+            for tmp, final in staged:
+                os.replace(tmp, final)
+        finally:
+            for tmp, _ in staged:
                 Path(tmp).unlink(missing_ok=True)
-                raise
 
 
 def import_cells(

@@ -34,26 +34,31 @@ class GridCheck:
             for h in self.holes
         ]
         if self.missing_units:
-            lines.append(f"units for areas the grid does not have: {', '.join(self.missing_units)}")
+            lines.append(f"units for areas the grid does not have: {_some(self.missing_units)}")
         return lines
 
     def warnings(self) -> list[str]:
         return [f"rule {r} matches no cell of the grid" for r in self.idle_rules]
 
 
+def _some(items: list[str], n: int = 12) -> str:
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
 def check_grid(city: CityData, grid: Grid) -> GridCheck:
     """Routing holes, units outside the grid, idle rules: milliseconds for 40,000 cells."""
     holes = coverage_holes(RuleTable.from_city(city), city.event_types, grid.codes)
     areas = sorted(grid.areas)
-    missing = sorted(u.id for u in city.units.values() if not _prefixes_any(areas, u.area_code))
+    missing = sorted(u.id for u in city.units.values() if not prefixes_any(areas, u.area_code))
     codes = grid.codes  # in code order
     idle = sorted(
-        f"{r.event}|{r.area_prefix}" for r in city.rules if not _prefixes_any(codes, r.area_prefix)
+        f"{r.event}|{r.area_prefix}" for r in city.rules if not prefixes_any(codes, r.area_prefix)
     )
     return GridCheck(holes=holes, missing_units=missing, idle_rules=idle)
 
 
-def _prefixes_any(sorted_codes: list[str], prefix: str) -> bool:
+def prefixes_any(sorted_codes: list[str], prefix: str) -> bool:
     """Some code starts with ``prefix`` (or equals it): one binary search."""
     i = bisect.bisect_left(sorted_codes, prefix)
     return i < len(sorted_codes) and sorted_codes[i].startswith(prefix)

@@ -20,9 +20,11 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlmodel import col
 
-from dispatch.catalogue.checks import check_grid
+from dispatch.auth.models import User
+from dispatch.catalogue.checks import check_grid, prefixes_any
 from dispatch.catalogue.versions import (
     LEGACY_CHECKSUM_LEN,
     VersionInfo,
@@ -65,12 +67,27 @@ def read_folder_grid(folder: Path, snap_tolerance_m: float, *, validate: bool) -
 def store_checked(engine: Engine, grid: Grid, city: CityData, *, source: str) -> VersionInfo:
     """Check ``grid`` against the city's data, then store it and put it in force."""
     check = check_grid(city, grid)
-    for line in check.warnings():
+    for line in [*check.warnings(), *idle_beats(engine, grid)]:
         log.warning("grid: %s", line)
     if not check.ok:
         raise GridRefused(f"grid from {source}", check.problems())
     info, _ = add_version(engine, grid, source=source)
     return info
+
+
+def idle_beats(engine: Engine, grid: Grid) -> list[str]:
+    """Active accounts whose beat (area prefix) matches no cell of ``grid``: they would see
+    no case in it until their beat is changed."""
+    query = select(col(User.username), col(User.area_prefix)).where(
+        col(User.area_prefix).is_not(None), col(User.active)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        f"user {name}: beat {prefix} matches no cell of the grid"
+        for name, prefix in rows
+        if prefix and not prefixes_any(grid.codes, prefix)
+    ]
 
 
 def open_grid(
