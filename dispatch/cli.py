@@ -315,11 +315,11 @@ def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime |
 
 
 from dispatch.catalogue.cli import grid_versions, load_grid  # noqa: E402  (registered below)
-from dispatch.open311.cli import open311_key  # noqa: E402  (registered on the group)
+from dispatch.open311.cli import open311_key  # noqa: E402
+from dispatch.ops.cli import backup, restore  # noqa: E402
 
-main.add_command(load_grid)
-main.add_command(grid_versions)
-main.add_command(open311_key)
+for command in (load_grid, grid_versions, open311_key, backup, restore):
+    main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -12,12 +12,15 @@ from __future__ import annotations
 import csv
 import shutil
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyogrio.raw
 import shapely
+from apikit import DEMO_PASSWORD, Api
 from pyproj import Transformer
 
 from geo import from_wgs84
@@ -39,6 +42,7 @@ COLUMNS = {
 OPTIONS = [
     arg for key, column in COLUMNS.items() for arg in (f"--{key.replace('_', '-')}-column", column)
 ]
+NW = (108.3005, 22.8015)  # inside the north-west cell of the mini grid
 NAMES = {"450103901901": "西社区", "450103901902": "东社区", "450103901903": "中社区"}
 #: per format: file name, coordinates written, CRS the file declares, --source-crs needed
 FORMATS: dict[str, tuple[str, str, str | None, str | None]] = {
@@ -145,3 +149,24 @@ def _filter(path: Path, keep: Any) -> set[str]:
         writer.writeheader()
         writer.writerows(rows)
     return {r[fields[0]] for r in rows}
+
+
+@contextmanager
+def running(url: str, city: Path, tmp_path: Path, photo_dir: Path | None = None) -> Iterator[Api]:
+    """The app on ``url`` with ``city``, started and stopped like a process."""
+    from fastapi.testclient import TestClient
+
+    from dispatch.app import create_app
+    from dispatch.config import Settings
+
+    settings = Settings(
+        database_url=url,
+        city_dir=city,
+        photo_dir=photo_dir or tmp_path / "photos",
+        demo_password=DEMO_PASSWORD,
+        escalation_interval_s=3600,
+        stats_interval_s=3600,
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield Api(client, app)

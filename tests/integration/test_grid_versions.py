@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +17,13 @@ import pytest
 import sqlalchemy as sa
 from apikit import DEMO_PASSWORD, Api
 from click.testing import CliRunner
-from gridkit import small_city, source_file
+from gridkit import NW, running, small_city, source_file
 
 from dispatch.catalogue.grids import GridRefused, open_grid
 from dispatch.citydata import load_city
 from dispatch.cli import main
 from dispatch.db import Database
 from dispatch.migrate import upgrade
-
-NW = (108.3005, 22.8015)  # inside the north-west cell of the mini grid
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
@@ -60,27 +56,6 @@ def load_grid(tmp_path: Path, which: str, *args: object, city: Path, url: str = 
 def _dir(path: Path) -> Path:
     path.mkdir(exist_ok=True)
     return path
-
-
-@contextmanager
-def running(url: str, city: Path, tmp_path: Path) -> Iterator[Api]:
-    """The app on ``url`` with ``city``, started and stopped like a process."""
-    from fastapi.testclient import TestClient
-
-    from dispatch.app import create_app
-    from dispatch.config import Settings
-
-    settings = Settings(
-        database_url=url,
-        city_dir=city,
-        photo_dir=tmp_path / "photos",
-        demo_password=DEMO_PASSWORD,
-        escalation_interval_s=3600,
-        stats_interval_s=3600,
-    )
-    app = create_app(settings)
-    with TestClient(app) as client:
-        yield Api(client, app)
 
 
 def report(api: Api, event: str, point: tuple[float, float] = NW) -> dict[str, Any]:
