@@ -69,6 +69,7 @@ def build_state(settings: Settings) -> AppState:
     city = load_city(settings.city_dir)
     sync_reference(db.engine, city)
     grid, version = open_grid(db.engine, settings.city_dir, city, settings.snap_tolerance_m)
+    grid.index  # noqa: B018  (built now, not by the first report)
     if settings.create_demo_accounts:
         demo = ensure_demo_accounts(db.engine, city, settings.demo_password)
         if demo:

@@ -94,8 +94,15 @@ class Grid:
         self.meta = dict(meta or {})
         self._pos = {c: i for i, c in enumerate(self.codes)}
         self._code_array = np.array([*self.codes, ""])
-        self.index = CellIndex(self.geoms)
+        if not self.codes:
+            raise GridDataError("a grid needs at least one cell")
         self.validation: ValidationReport | None = None
+
+    @cached_property
+    def index(self) -> CellIndex:
+        """The point index, built on first use: a grid only shown (an old version's cells)
+        never needs it; a server builds it before it serves (touch ``grid.index``)."""
+        return CellIndex(self.geoms)
 
     # ------------------------------------------------------------- loading
     @classmethod
@@ -240,10 +247,10 @@ class Grid:
         box = shapely.box(minx, miny, maxx, maxy)
         return np.sort(self._tree.query(box, predicate="intersects"))
 
-    @property
+    @cached_property
     def bounds(self) -> tuple[float, float, float, float]:
-        ix = self.index
-        return (ix.xmin, ix.ymin, ix.xmax, ix.ymax)
+        xmin, ymin, xmax, ymax = shapely.total_bounds(self.geoms)
+        return (float(xmin), float(ymin), float(xmax), float(ymax))
 
     # ------------------------------------------------------------- snapping
     @cached_property

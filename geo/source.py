@@ -113,6 +113,8 @@ def import_cells(
     nothing, and for GCJ-02 / BD-09 data, which no file can declare. Raises
     :class:`GridDataError` naming the feature or column at fault.
     """
+    if len(layer.geoms) == 0:
+        raise GridDataError("the layer has no features", path=origin)
     _check_columns(layer, columns, origin)
     crs = source_crs or layer.crs
     if not crs:

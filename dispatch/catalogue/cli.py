@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from dispatch.ops.clidb import database_option, on_database
+
 #: the column options: (option name, ColumnMap key, help)
 _COLUMN_OPTIONS = (
     ("--code-column", "code", "Column of the cell code (default: code)."),
@@ -174,18 +176,14 @@ def load_grid(
 
 def _activate(url: str, files: Any, source: str) -> None:
     from dispatch.catalogue.grids import idle_beats
-    from dispatch.catalogue.versions import add_version
-    from dispatch.db import Database
-    from dispatch.migrate import upgrade
+    from dispatch.catalogue.versions import VersionInfo, add_version
 
-    upgrade(url)
-    db = Database(url)
-    try:
-        for line in idle_beats(db.engine, files.grid):
+    def store(engine: Any) -> tuple[VersionInfo, bool]:
+        for line in idle_beats(engine, files.grid):
             click.echo(f"  warning: {line}")
-        info, created = add_version(db.engine, files.grid, source=source)
-    finally:
-        db.dispose()
+        return add_version(engine, files.grid, source=source)
+
+    info, created = on_database(url, store)
     if created:
         click.echo(
             f"grid version {info.id} ({info.cells} cells) is in force from "
@@ -196,27 +194,16 @@ def _activate(url: str, files: Any, source: str) -> None:
 
 
 @click.command("grid-versions")
-@click.option(
-    "--database-url",
-    envvar="DATABASE_URL",
-    default=None,
-    help="Database (env DATABASE_URL; default: the settings' SQLite file).",
-)
+@database_option
 def grid_versions(database_url: str | None) -> None:
     """List the grid versions: when each was loaded, from what, and when it was in force."""
     from dispatch.catalogue.versions import list_versions
-    from dispatch.config import Settings
-    from dispatch.db import Database
-    from dispatch.migrate import upgrade
 
-    url = database_url or Settings().database_url
-    upgrade(url)
-    db = Database(url)
-    try:
-        with db.engine.connect() as conn:
-            versions = list_versions(conn)
-    finally:
-        db.dispose()
+    def read(engine: Any) -> list[Any]:
+        with engine.connect() as conn:
+            return list_versions(conn)
+
+    versions = on_database(database_url, read)
     if not versions:
         click.echo("no grid versions yet: the app stores the city folder's grid at its first start")
     for v in versions:
