@@ -87,8 +87,9 @@ def restore(settings: Settings, src: Path) -> Manifest:
         target.parent.mkdir(parents=True, exist_ok=True)
         _sqlite_copy(src / SQLITE_FILE, target)
     else:
-        _run(["pg_restore", "--no-owner", "--single-transaction", "--exit-on-error",
-              str(src / PG_FILE)], url, database_option=True)  # fmt: skip
+        # --no-comments: COMMENT ON EXTENSION postgis needs its owner, not the app's role
+        _run(["pg_restore", "--no-owner", "--no-acl", "--no-comments", "--single-transaction",
+              "--exit-on-error", str(src / PG_FILE)], url, database_option=True)  # fmt: skip
     _copy_photos(src / "photos", settings.photo_dir)
     return manifest
 
