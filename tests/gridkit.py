@@ -12,15 +12,14 @@ from __future__ import annotations
 import csv
 import shutil
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyogrio.raw
 import shapely
-from apikit import DEMO_PASSWORD, Api
+from apikit import Api, running_app
 from pyproj import Transformer
 
 from geo import from_wgs84
@@ -151,22 +150,8 @@ def _filter(path: Path, keep: Any) -> set[str]:
     return {r[fields[0]] for r in rows}
 
 
-@contextmanager
-def running(url: str, city: Path, tmp_path: Path, photo_dir: Path | None = None) -> Iterator[Api]:
+def running(
+    url: str, city: Path, tmp_path: Path, photo_dir: Path | None = None
+) -> AbstractContextManager[Api]:
     """The app on ``url`` with ``city``, started and stopped like a process."""
-    from fastapi.testclient import TestClient
-
-    from dispatch.app import create_app
-    from dispatch.config import Settings
-
-    settings = Settings(
-        database_url=url,
-        city_dir=city,
-        photo_dir=photo_dir or tmp_path / "photos",
-        demo_password=DEMO_PASSWORD,
-        escalation_interval_s=3600,
-        stats_interval_s=3600,
-    )
-    app = create_app(settings)
-    with TestClient(app) as client:
-        yield Api(client, app)
+    return running_app(url, city_dir=city, photo_dir=photo_dir or tmp_path / "photos")

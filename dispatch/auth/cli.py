@@ -55,26 +55,19 @@ def user_password(username: str, password: str, database_url: str | None) -> Non
     click.echo(f"new password set for {username}; its sessions are signed out")
 
 
-@user.command("disable")
-@click.argument("username")
-@database_option
-def user_disable(username: str, database_url: str | None) -> None:
-    """Disable an account: it cannot sign in and its tokens stop working."""
-    from dispatch.auth.accounts import set_active
+def _switch(active: bool, doc: str) -> None:
+    @user.command("enable" if active else "disable", help=doc)
+    @click.argument("username")
+    @database_option
+    def switch(username: str, database_url: str | None) -> None:
+        from dispatch.auth.accounts import set_active
 
-    on_database(database_url, lambda engine: set_active(engine, username, False))
-    click.echo(f"disabled {username}")
+        on_database(database_url, lambda engine: set_active(engine, username, active))
+        click.echo(f"{'enabled' if active else 'disabled'} {username}")
 
 
-@user.command("enable")
-@click.argument("username")
-@database_option
-def user_enable(username: str, database_url: str | None) -> None:
-    """Enable a disabled account again."""
-    from dispatch.auth.accounts import set_active
-
-    on_database(database_url, lambda engine: set_active(engine, username, True))
-    click.echo(f"enabled {username}")
+_switch(False, "Disable an account: it cannot sign in and its tokens stop working.")
+_switch(True, "Enable a disabled account again.")
 
 
 @user.command("list")

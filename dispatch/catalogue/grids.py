@@ -39,7 +39,6 @@ from dispatch.catalogue.versions import (
 from dispatch.citydata import CityData
 from dispatch.errors import NotFound
 from geo import Area, Grid
-from geo.io import read_bytes
 
 log = logging.getLogger("griddispatch.grid")
 
@@ -50,18 +49,6 @@ class GridRefused(ValueError):
     def __init__(self, what: str, problems: list[str]) -> None:
         super().__init__(f"{what} refused:\n  " + "\n  ".join(problems))
         self.problems = problems
-
-
-def read_folder_grid(folder: Path, snap_tolerance_m: float, *, validate: bool) -> Grid:
-    cells, areas = folder / "cells.geojson", folder / "areas.geojson"
-    return Grid.from_geojson(
-        read_bytes(cells),
-        read_bytes(areas) if areas.exists() else None,
-        cells_origin=str(cells),
-        areas_origin=str(areas),
-        validate=validate,
-        snap_tolerance_m=snap_tolerance_m,
-    )
 
 
 def store_checked(engine: Engine, grid: Grid, city: CityData, *, source: str) -> VersionInfo:
@@ -94,7 +81,7 @@ def open_grid(
     engine: Engine, folder: Path, city: CityData, snap_tolerance_m: float
 ) -> tuple[Grid, VersionInfo]:
     """The grid to serve and its version (see the module docstring for the rules)."""
-    grid = read_folder_grid(folder, snap_tolerance_m, validate=False)
+    grid = Grid.load(folder, validate=False, snap_tolerance_m=snap_tolerance_m)
     with engine.connect() as conn:
         current = current_version(conn)
         known = [v for v in list_versions(conn) if v.matches(grid)]

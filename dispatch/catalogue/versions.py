@@ -9,7 +9,7 @@ cases located in them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -208,16 +208,8 @@ def _areas(
 def _area_rows(grid: Grid, version_id: int) -> Iterator[dict[str, Any]]:
     for a in grid.areas.values():
         outline = grid.area_geoms.get(a.code)
-        yield {
-            "grid_version": version_id,
-            "code": a.code,
-            "level": a.level,
-            "name_zh": a.name_zh,
-            "name_en": a.name_en,
-            "parent": a.parent,
-            "generated": a.generated,
-            "shape": None if outline is None else shapely.to_wkb(outline),
-        }
+        shape = None if outline is None else shapely.to_wkb(outline)
+        yield {"grid_version": version_id, **asdict(a), "shape": shape}
 
 
 def _cell_rows(grid: Grid, version_id: int) -> Iterator[dict[str, Any]]:

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from apikit import Api
 from click.testing import CliRunner
 from gridkit import running, small_city, source_file
 
 from dispatch.cli import main
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gd.sqlite'}"
-    url: str = request.getfixturevalue("pg_url_factory")()
-    return url
 
 
 def cli(url: str, *args: str, password: str | None = None) -> tuple[int, str]:

@@ -26,14 +26,6 @@ from dispatch.db import Database
 from dispatch.migrate import upgrade
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gd.sqlite'}"
-    url: str = request.getfixturevalue("pg_url_factory")()
-    return url
-
-
 @pytest.fixture
 def city(tmp_path: Path) -> Path:
     """The small city with grid A in its folder."""
