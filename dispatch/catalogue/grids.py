@@ -44,7 +44,7 @@ log = logging.getLogger("griddispatch.grid")
 
 
 class GridRefused(ValueError):
-    """A grid that fails validation or the checks against the city's data."""
+    """A grid that fails the checks against the city's data (routing holes, units)."""
 
     def __init__(self, what: str, problems: list[str]) -> None:
         super().__init__(f"{what} refused:\n  " + "\n  ".join(problems))

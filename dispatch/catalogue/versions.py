@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 
 from dispatch.catalogue.models import Area, Cell, GridVersion
 from dispatch.db import transaction
@@ -96,10 +96,7 @@ def add_version(
     checksum = str(grid.meta["checksum"])
     with transaction(engine) as s:
         conn = s.connection()
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext('griddispatch.grid_version'))")
-            )
+        _lock(conn)
         cur = current_version(conn)
         if cur is not None and cur.matches(grid):
             return cur, False
@@ -123,11 +120,21 @@ def add_version(
     return info, True
 
 
+def _lock(conn: Connection) -> None:
+    """Serialise version changes across processes (SQLite: BEGIN IMMEDIATE already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('griddispatch.grid_version'))"))
+
+
 def adopt_legacy(engine: Engine, version: VersionInfo, grid: Grid) -> VersionInfo:
     """The version made by migration 0005 is this grid: give it its checksum and outlines."""
     cells, areas = table_of(Cell), table_of(Area)
     with transaction(engine) as s:
         conn = s.connection()
+        _lock(conn)
+        again = get_version(conn, version.id)
+        if again is not None and len(again.checksum) != LEGACY_CHECKSUM_LEN:
+            return again  # another process adopted it meanwhile
         for table, rows in (
             (cells, _cell_rows(grid, version.id)),
             (areas, _area_rows(grid, version.id)),
@@ -152,10 +159,13 @@ def adopt_legacy(engine: Engine, version: VersionInfo, grid: Grid) -> VersionInf
                         for r in known[start : start + _CHUNK]
                     ],
                 )
+        count = conn.execute(
+            select(func.count()).select_from(cells).where(cells.c.grid_version == version.id)
+        ).scalar_one()
         conn.execute(
             update(_GV)
             .where(_GV.c.id == version.id)
-            .values(checksum=str(grid.meta["checksum"]), cells=len(grid))
+            .values(checksum=str(grid.meta["checksum"]), cells=count)
         )
         info = get_version(conn, version.id)
     assert info is not None
