@@ -103,6 +103,7 @@ POLICY: dict[tuple[str, str], tuple[Callable[[str], str | int], Any]] = {
     ("get", "/api/v1/grid/locate"): (everyone, None),
     ("get", "/api/v1/grid/cells"): (everyone, None),
     ("get", "/api/v1/grid/areas"): (everyone, None),
+    ("get", "/api/v1/grid/versions"): (everyone, None),
     ("post", "/api/v1/photos"): (everyone, "PHOTO"),
     ("get", "/api/v1/photos/{photo_id}"): (case_reader, None),
     ("get", "/api/v1/feed/snapshot"): (everyone, None),
