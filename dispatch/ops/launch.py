@@ -1,6 +1,7 @@
-"""Starting the app and its helpers as child processes: for tests, benchmarks and the
-local multi-process stack. Each child's output goes to a log file through a thread that
-also watches for the line saying it is ready, so a start awaits that line, never a timer.
+"""Starting the app and its helpers (Redis, a private PostgreSQL) as child processes: for
+tests, benchmarks and the local multi-process stack. Each child's output goes to a log
+file through a thread that also watches for the line saying it is ready, so a start awaits
+that line, never a timer.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -114,3 +116,84 @@ class RedisServer:
 
     def stop(self) -> None:
         self.child.stop()
+
+
+class PostgresServer:
+    """A PostgreSQL cluster of the caller's own (initdb in a temporary directory, a free
+    port, trust auth for ``postgres`` on 127.0.0.1), so stopping it disturbs nobody.
+
+        pg = PostgresServer().start()        # initdb on the first start
+        url = pg.create_database("gd", postgis=True)
+        pg.stop(); pg.start()                # an outage: the data stays
+        pg.destroy()                         # stopped and deleted
+
+    ``pg_ctl -w`` waits for the server to accept connections (or to be gone), so starting
+    and stopping return when that has happened. As root (CI, these machines) every
+    command runs as the ``postgres`` user, which owns the directory.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.bindir = _pg_bindir()
+        self.dir = Path(tempfile.mkdtemp(prefix="griddispatch-pg-"))
+        self.data = self.dir / "data"
+        self.log = self.dir / "server.log"
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = [str(self.bindir / tool), *args]
+        if self._as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{tool} {' '.join(args)} failed: {done.stderr}{tail}")
+
+    def start(self) -> PostgresServer:
+        if not self.data.exists():
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                      "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
+                   f"-c unix_socket_directories={self.dir} -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off")  # fmt: skip
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
+                  "-w", "-t", str(int(START_TIMEOUT_S)), "start")  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        """A fast shutdown: sessions are ended, clients see the server go away at once."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def create_database(self, name: str, *, postgis: bool = True) -> str:
+        """A new database (PostGIS enabled unless told not to); its URL."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = self.url.rsplit("/", 1)[0] + f"/{name}"
+        if postgis:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        return url
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _pg_bindir() -> Path:
+    """The server binaries (initdb, pg_ctl): pg_config's, else Debian's newest."""
+    if pg_config := shutil.which("pg_config"):
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        bindir = Path(out.stdout.strip())
+        if (bindir / "initdb").exists():
+            return bindir
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts)
+    if not found:
+        raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    return found[-1].parent
