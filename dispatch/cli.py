@@ -298,14 +298,15 @@ def _metrics_dir_for_workers() -> None:
     import shutil
     import tempfile
 
-    from dispatch.ops.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
-
-    given = os.environ.get(MULTIPROC_ENV)
-    if given:
-        prepare_multiprocess_dir(Path(given))
+    # (prometheus_client is not imported here: this process would write files of its own)
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:  # the previous run's files would add up with this one's
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for old in Path(given).glob("*.db"):
+            old.unlink()
         return
     made = tempfile.mkdtemp(prefix="griddispatch-metrics-")
-    os.environ[MULTIPROC_ENV] = made
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
     atexit.register(shutil.rmtree, made, True)
 
 

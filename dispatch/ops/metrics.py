@@ -55,7 +55,8 @@ if TYPE_CHECKING:
     from dispatch.feed.hub import FeedHub
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-disable_created_metrics()  # no *_created series: they double the output and nobody reads them
+#: no *_created series: they double the output and no dashboard reads them
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REQUESTS = Counter(
     "griddispatch_http_requests",
@@ -202,13 +203,7 @@ class AppMetrics:
 
     def exposition(self) -> bytes:
         """The text format: this process's (or every worker's) metrics and the city's."""
-        if os.environ.get(MULTIPROC_ENV):
-            forget_dead_workers(Path(os.environ[MULTIPROC_ENV]))
-            registry = CollectorRegistry()
-            mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            families = list(registry.collect())
-        else:
-            families = list(REGISTRY.collect())
+        families = process_families()
         cursor = _value(families, "griddispatch_feed_cursor_seq")
         return generate_latest(_Families([*families, *self._city(cursor)]))
 
@@ -249,6 +244,16 @@ class AppMetrics:
 
     def close(self) -> None:
         self._probe.close()
+
+
+def process_families() -> list[Metric]:
+    """This process's metrics, or in multiprocess mode those of every worker added up."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return list(REGISTRY.collect())
+    forget_dead_workers(Path(os.environ[MULTIPROC_ENV]))
+    registry = CollectorRegistry()
+    mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return list(registry.collect())
 
 
 class _Families(Collector):
@@ -295,13 +300,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def prepare_multiprocess_dir(directory: Path) -> None:
-    """An empty directory for the workers' files (the previous run's would add up)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("*.db"):
-        old.unlink()
 
 
 def mark_this_process_dead() -> None:
