@@ -76,17 +76,18 @@ class AppServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "info", "--no-access-log"]  # fmt: skip
+               "--port", str(self.port), "--log-level", "info"]  # fmt: skip
         environ = {
             **os.environ,
+            "GRIDDISPATCH_ACCESS_LOG": "false",  # quiet, unless the caller's env turns it on
             "DATABASE_URL": database_url,
             "GRIDDISPATCH_DEMO_PASSWORD": demo_password,
             "GRIDDISPATCH_PHOTO_DIR": str(tmp / "photos"),
             "GRIDDISPATCH_ESCALATION_INTERVAL_S": "3600",
             **env,
         }
-        log = tmp / f"server-{self.port}.log"
-        self.child = Child(cmd, log, "Application startup complete", environ)
+        self.log = tmp / f"server-{self.port}.log"
+        self.child = Child(cmd, self.log, "Application startup complete", environ)
 
     def start(self) -> AppServer:
         self.child.start()
