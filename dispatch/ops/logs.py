@@ -170,5 +170,6 @@ def logging_config(fmt: LogFormat, level: str) -> dict[str, Any]:
             "uvicorn": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            "alembic.runtime.plugins": {"level": "WARNING"},  # a line per plugin, each start
         },
     }
