@@ -30,8 +30,12 @@ class Child:
     """A child process whose output goes to a log file through a thread that also watches
     for the line saying it is ready, so starting it awaits that line instead of polling."""
 
-    def __init__(self, cmd: list[str], log: Path, ready_line: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, cmd: list[str], log: Path, ready_line: str, env: dict[str, str], times: int = 1
+    ) -> None:
         self.cmd, self.log, self.ready_line, self.env = cmd, log, ready_line, env
+        #: how many times the line must appear (e.g. once per worker process)
+        self.times = times
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
@@ -42,12 +46,15 @@ class Child:
 
         def pump() -> None:
             assert proc.stdout is not None
+            seen = 0
             with self.log.open("ab") as out:
                 for line in proc.stdout:
                     out.write(line)
                     out.flush()
                     if self.ready_line.encode() in line:
-                        ready.set()
+                        seen += 1
+                        if seen >= self.times:
+                            ready.set()
             ready.set()  # it ended: stop waiting, start() sees it gone
 
         threading.Thread(target=pump, daemon=True).start()

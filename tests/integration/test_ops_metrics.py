@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from apikit import Api, serve_app
@@ -28,6 +29,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from dispatch.dbtypes import utcnow
+from dispatch.ops import launch
 from dispatch.tickets.models import Ticket
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -249,3 +251,34 @@ def test_worker_processes_add_up(tmp_path: Path) -> None:
             assert w.stdin is not None
             w.stdin.close()
             w.wait()
+
+
+def test_serve_with_two_workers_counts_every_request(tmp_path: Path) -> None:
+    """``serve --workers 2``: whichever worker a scrape reaches, it counts every request
+    that either worker answered (the kernel spreads connections over them)."""
+    metrics_dir = tmp_path / "metrics"
+    port = launch.free_port()
+    cmd = [sys.executable, "-m", "dispatch.cli", "serve", "--port", str(port),
+           "--workers", "2", "--no-access-log"]  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'gd.sqlite'}",
+        "GRIDDISPATCH_DEMO_PASSWORD": "demo-pass-123",
+        "GRIDDISPATCH_PHOTO_DIR": str(tmp_path / "photos"),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    log = tmp_path / "serve.log"
+    server = launch.Child(cmd, log, "Application startup complete", env, times=2)
+    server.start()  # both workers have said so
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(30):  # a new connection each: either worker may take it
+            assert httpx.get(f"{url}/healthz").status_code == 200
+        for _ in range(6):
+            r = httpx.get(f"{url}/metrics")
+            assert r.status_code == 200
+            assert requests(parse(r.text), "GET", "/healthz", 200) == 30
+        pids = {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("counter_*.db")}
+        assert len(pids) == 2  # both workers wrote theirs
+    finally:
+        server.stop()
