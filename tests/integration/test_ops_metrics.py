@@ -2,35 +2,38 @@
 reports by outcome, cases by status, overdue tickets, feed clients and lag; a bearer token
 when configured; and several worker processes adding up (prometheus_client's files).
 
-Counters belong to the test process (every app of the session adds to them), so they are
-compared before and after; the figures read from the database are exact, since each
-module's app has a fresh database.
+The traffic goes to a served app of the test's own (a fresh process and database), with
+live-feed clients connected over real sockets; counters are still compared before and
+after, since the fixture's own sign-ins and the test's reads count too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from apikit import Api, serve_app
+from feedkit import Collector, head_now
 from prometheus_client.parser import text_string_to_metric_families
+from serverkit import AppServer, RemoteApi
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from dispatch.db import Database
 from dispatch.dbtypes import utcnow
 from dispatch.ops import launch
 from dispatch.tickets.models import Ticket
+from geo import Grid
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -38,8 +41,21 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)]
 )
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    yield from serve_app(request, tmp_path_factory, metrics_cache_s=0)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, nanning_grid: Grid
+) -> Iterator[tuple[RemoteApi, Database]]:
+    tmp = tmp_path_factory.mktemp(f"metrics-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'gd.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url_factory")()
+    server = AppServer(url, tmp, GRIDDISPATCH_METRICS_CACHE_S="0").start()
+    db = Database(url)  # the test's own way in, to make a ticket overdue
+    try:
+        yield RemoteApi(server.url, nanning_grid), db
+    finally:
+        server.stop()
+        db.dispose()
 
 
 def parse(text: str) -> Samples:
@@ -50,8 +66,8 @@ def parse(text: str) -> Samples:
     }
 
 
-def scrape(api: Api, **headers: str) -> Samples:
-    r = api.client.get("/metrics", headers=headers)
+def scrape(client: Any, **headers: str) -> Samples:
+    r = client.get("/metrics", headers=headers)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain")
     return parse(r.text)
@@ -67,19 +83,9 @@ def requests(samples: Samples, method: str, route: str, status: int) -> float:
     )
 
 
-def feed_socket(api: Api, user: str, stack: ExitStack) -> Any:
-    """A signed-in feed socket (TestClient), after the server's ``ready``."""
-    token = api.auth(user)["Authorization"].removeprefix("Bearer ")
-    ws = stack.enter_context(api.client.websocket_connect("/api/v1/feed"))
-    ws.send_text(orjson.dumps({"type": "auth", "token": token}).decode())
-    assert ws.receive_json()["type"] == "ready"
-    return ws
-
-
-def traffic(api: Api, sockets: list[Any]) -> tuple[Samples, Samples, int, int]:
+def traffic(api: RemoteApi, db: Database) -> tuple[int, int]:
     """Three reports (a new case, a duplicate that joins it, a retry), reads (one of them
-    404), an unknown path, one ticket overdue; scrapes before and after, the case, the head."""
-    before = scrape(api)
+    404), an unknown path, one ticket made overdue; the case and the head after it all."""
     first, dup = str(uuid.uuid4()), str(uuid.uuid4())
     opened = api.report(key=first, k=3)
     joined = api.report(key=dup, k=3)  # the same place and type: joins the open case
@@ -92,7 +98,7 @@ def traffic(api: Api, sockets: list[Any]) -> tuple[Samples, Samples, int, int]:
     assert api.get("dispatcher", "/cases/2147483000").status_code == 404
     assert api.client.get("/no/such/page/12345").status_code == 404
     # one of the case's tickets is past its accept deadline, still not accepted
-    with Session(api.state.db.engine) as s, s.begin():
+    with Session(db.engine) as s, s.begin():
         ticket_id = s.execute(
             select(col(Ticket.id)).where(col(Ticket.case_id) == case_id).limit(1)
         ).scalar_one()
@@ -101,17 +107,19 @@ def traffic(api: Api, sockets: list[Any]) -> tuple[Samples, Samples, int, int]:
             .where(col(Ticket.id) == ticket_id)
             .values(accept_due=utcnow() - timedelta(minutes=5))
         )
-    head = int(api.get("commander", "/feed/snapshot").json()["seq"])
-    for ws in sockets:  # the hub has delivered everything up to the head
-        while ws.receive_json().get("seq") != head:
-            pass
-    return before, scrape(api), case_id, head
+    return case_id, head_now(api)
 
 
-def test_figures_after_known_traffic(api: Api) -> None:
-    with ExitStack() as stack:
-        sockets = [feed_socket(api, user, stack) for user in ("commander", "dispatcher")]
-        before, after, case_id, head = traffic(api, sockets)
+async def test_figures_after_known_traffic(served: tuple[RemoteApi, Database]) -> None:
+    api, db = served
+    watchers = [await Collector(api, user).start() for user in ("commander", "dispatcher")]
+    before = await asyncio.to_thread(scrape, api.client)
+    case_id, head = await asyncio.to_thread(traffic, api, db)
+    for w in watchers:  # the hub has read and pushed everything up to the head
+        await w.until(lambda c: c.last_seq == head)
+    after = await asyncio.to_thread(scrape, api.client)
+    for w in watchers:
+        await w.stop()
 
     def grew(name: str, **labels: str) -> float:
         return val(after, name, **labels) - val(before, name, **labels)
@@ -168,6 +176,7 @@ def test_figures_after_known_traffic(api: Api) -> None:
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """In-process, on SQLite, with a metrics token."""
     sqlite = SimpleNamespace(param="sqlite")
     yield from serve_app(sqlite, tmp_path_factory, metrics_token="scrape-secret-123")
 
@@ -178,7 +187,7 @@ def test_a_metrics_token_is_required_when_set(guarded: Api) -> None:
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "unauthenticated"
     assert "griddispatch_cases" in str(
-        scrape(guarded, Authorization="Bearer scrape-secret-123").keys()
+        scrape(guarded.client, Authorization="Bearer scrape-secret-123").keys()
     )
     assert guarded.client.get("/readyz").status_code == 200  # probes need no token
     assert guarded.client.get("/healthz").status_code == 200
