@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dispatch import errors
 from dispatch.config import Settings
+from dispatch.db import UNAVAILABLE
 
 log = logging.getLogger("griddispatch")
 
@@ -50,7 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from dispatch.enums import CaseStatus
         from dispatch.feed.hub import make_hub
+        from dispatch.ops.health import Readiness
+        from dispatch.ops.metrics import AppMetrics, mark_this_process_dead, sample_loop
+        from dispatch.ops.router import Ops
         from dispatch.state import build_state
         from dispatch.stats.rollup import stats_loop
         from dispatch.tickets.escalation import escalation_loop
@@ -60,6 +64,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.feed = make_hub(state)
         await state.feed.start()
         await state.intake.start()
+        app.state.ops = ops = Ops(
+            Readiness(state),
+            AppMetrics(
+                state.feed,
+                state.db.probe_engine,
+                cache_s=settings.metrics_cache_s,
+                timeout_s=settings.ready_timeout_s,
+                statuses=tuple(CaseStatus),
+            ),
+        )
+        state.tasks.append(
+            asyncio.create_task(sample_loop(ops.metrics, settings.metrics_sample_s, state.stop))
+        )
         state.tasks.append(
             asyncio.create_task(
                 escalation_loop(state.db.engine, settings.escalation_interval_s, state.stop)
@@ -79,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for t in state.tasks:
                 t.cancel()
             await asyncio.gather(*state.tasks, return_exceptions=True)
+            await ops.close()
+            mark_this_process_dead()
             state.db.dispose()
 
     app = FastAPI(
@@ -89,6 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
     _include_routers(app)
+    from dispatch.ops.middleware import install
+
+    install(app, access_log=settings.access_log)
     _document_errors(app)
     from dispatch.web.router import mount_web
 
@@ -160,14 +182,16 @@ def _install_error_handlers(app: FastAPI) -> None:
             error_body(code, str(exc.detail)), exc.status_code, getattr(exc, "headers", None)
         )
 
-    @app.exception_handler(OperationalError)
-    async def db_down(_: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", exc.orig)
+    async def db_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", getattr(exc, "orig", None) or exc)
         return JSONResponse(
             error_body("unavailable", "the database is unavailable; retry shortly"),
             503,
             {"Retry-After": "5"},
         )
+
+    for cls in UNAVAILABLE:
+        app.add_exception_handler(cls, db_down)
 
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:
@@ -182,13 +206,10 @@ def _include_routers(app: FastAPI) -> None:
     from dispatch.catalogue.router import router as catalogue
     from dispatch.feed.router import router as feed
     from dispatch.open311.router import router as open311
+    from dispatch.ops.router import router as ops
     from dispatch.photos.router import router as photos
     from dispatch.stats.router import router as stats
     from dispatch.tickets.router import router as tickets
 
-    for r in (auth, cases, case_reads, tickets, catalogue, photos, feed, open311, stats):
+    for r in (auth, cases, case_reads, tickets, catalogue, photos, feed, open311, stats, ops):
         app.include_router(r)
-
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatch.stats.figures import DEFAULT_WEIGHTS
@@ -47,6 +47,28 @@ class Settings(BaseSettings):
     #: intake groups concurrent reports into one transaction of at most this many
     intake_batch_max: int = 64
     log_level: str = "INFO"
+    # --- operations (docs/operations-observe.md) ---
+    #: json (one object per line), text (for a terminal) or auto: text on a terminal, else json
+    log_format: Literal["auto", "json", "text"] = "auto"
+    #: one line per request (route template, status, duration, request id; never bodies)
+    access_log: bool = True
+    #: PostgreSQL: give up a connection attempt, a statement (0 = never), a wait for a pooled
+    #: connection after this many seconds; the request then answers 503 with Retry-After
+    db_connect_timeout_s: float = Field(default=5.0, ge=2)
+    db_statement_timeout_s: float = Field(default=30.0, ge=0)
+    db_pool_timeout_s: float = Field(default=10.0, gt=0)
+    #: /readyz: each check gives up after this long
+    ready_timeout_s: float = Field(default=2.0, gt=0)
+    #: /readyz answers 503 while Redis is away (false: it reports Redis, answers 200)
+    ready_requires_redis: bool = True
+    #: /metrics: unset = open (keep it off the public side of the proxy); set = the scraper
+    #: must send "Authorization: Bearer <token>"
+    metrics_token: SecretStr | None = None
+    #: the figures read from the database (cases, overdue tickets, feed head) at most this
+    #: often per process, however often /metrics is scraped
+    metrics_cache_s: float = Field(default=10.0, ge=0)
+    #: each process writes its feed figures for multi-worker scrapes this often
+    metrics_sample_s: float = Field(default=5.0, gt=0)
     #: the front ends' files (pages, static assets, the vendored npm dependencies)
     web_dir: Path = ROOT / "web"
     #: the city's name on the pages

@@ -7,9 +7,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
+
+#: what a database that is away (stopped, unreachable, restarting, overloaded) raises:
+#: requests answer 503 with Retry-After for these, never 500
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    exc.OperationalError,  # refused, reset, shutting down, statement timeout, SQLite locked
+    exc.InterfaceError,  # a connection that was closed under us
+    exc.TimeoutError,  # no pooled connection free within the pool timeout
+)
 
 
 def normalize_url(url: str) -> str:
@@ -20,8 +29,12 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str, *, writer: bool = True, **kwargs: Any) -> Engine:
-    """On SQLite a writer engine takes the write lock at BEGIN; a reader never locks."""
+    """On SQLite a writer engine takes the write lock at BEGIN; a reader never locks.
+
+    Statement parameters are kept out of error messages (they may hold a reporter's text
+    or a token hash, and error messages end up in logs)."""
     url = normalize_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -32,9 +45,10 @@ def make_engine(url: str, *, writer: bool = True, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate if writer else _sqlite_begin)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
 
@@ -63,19 +77,70 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Database:
-    """The write engine and, on SQLite, a separate read engine (WAL readers never block)."""
+def pg_connect_args(connect_timeout_s: float, statement_timeout_s: float) -> dict[str, Any]:
+    """libpq's bounds: giving up on a connection attempt, and on one statement (0 = none)."""
+    args: dict[str, Any] = {"connect_timeout": max(2, round(connect_timeout_s))}
+    if statement_timeout_s > 0:
+        args["options"] = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
+    return args
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """The write engine and, on SQLite, a separate read engine (WAL readers never block);
+    and a probe engine for health checks and metrics.
+
+    On PostgreSQL every connection attempt gives up after ``connect_timeout_s`` (an
+    unreachable server otherwise hangs a request for minutes), every statement after
+    ``statement_timeout_s``, and a request waits at most ``pool_timeout_s`` for a pooled
+    connection; each of these raises one of :data:`UNAVAILABLE`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        statement_timeout_s: float = 0.0,
+        pool_timeout_s: float = 30.0,
+        probe_timeout_s: float = 2.0,
+    ) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self.engine = make_engine(self.url)
-        self.read_engine = make_engine(self.url, writer=False) if self.is_sqlite else self.engine
+        if self.is_sqlite:
+            self.engine = make_engine(self.url)
+            self.read_engine = make_engine(self.url, writer=False)
+            self.probe_engine = _sqlite_probe(self.url, probe_timeout_s) or self.read_engine
+        else:
+            self.engine = self.read_engine = make_engine(
+                self.url,
+                pool_timeout=pool_timeout_s,
+                connect_args=pg_connect_args(connect_timeout_s, statement_timeout_s),
+            )
+            # a connection of its own per check: never queued behind a busy pool, and it
+            # proves the server takes new connections
+            self.probe_engine = make_engine(
+                self.url,
+                poolclass=NullPool,
+                connect_args=pg_connect_args(probe_timeout_s, probe_timeout_s),
+            )
 
     def dispose(self) -> None:
-        self.engine.dispose()
-        if self.read_engine is not self.engine:
-            self.read_engine.dispose()
+        for engine in {self.engine, self.read_engine, self.probe_engine}:
+            engine.dispose()
+
+
+def _sqlite_probe(url: str, timeout_s: float) -> Engine | None:
+    """A fresh read-only-open connection per check (``mode=rw`` never creates a missing file),
+    so a database file that went away is noticed; None for an in-memory database."""
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:":
+        return None
+    return create_engine(
+        f"sqlite:///file:{path}?mode=rw&uri=true",
+        poolclass=NullPool,
+        connect_args={"check_same_thread": False, "timeout": timeout_s},
+        hide_parameters=True,
+    )
 
 
 @contextmanager

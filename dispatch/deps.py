@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from dispatch.auth.principal import Principal
 from dispatch.config import Settings
 from dispatch.errors import Unauthenticated
+from dispatch.ops.logs import note_user
 from dispatch.state import AppState
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -40,10 +41,11 @@ async def get_principal(
     if not token:
         raise Unauthenticated("sign in: send 'Authorization: Bearer <token>'")
     auth = (await get_state(request)).auth
-    cached = auth.cached(token)
-    if cached is not None:
-        return cached
-    return await run_in_threadpool(auth.principal, token)
+    principal = auth.cached(token)
+    if principal is None:
+        principal = await run_in_threadpool(auth.principal, token)
+    note_user(principal.user_id)
+    return principal
 
 
 StateDep = Annotated[AppState, Depends(get_state)]

@@ -56,7 +56,7 @@ def build_state(settings: Settings) -> AppState:
     from dispatch.auth.service import AuthService
     from dispatch.cases.writer import IntakeWriter
     from dispatch.catalogue.grids import GridVersions, open_grid
-    from dispatch.catalogue.service import ensure_demo_accounts, sync_reference
+    from dispatch.catalogue.service import sync_reference
     from dispatch.citydata import load_city
     from dispatch.migrate import upgrade
     from dispatch.open311.questions import load_catalogue
@@ -65,20 +65,19 @@ def build_state(settings: Settings) -> AppState:
     from dispatch.tickets.deadlines import WorkingCalendar
 
     upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        statement_timeout_s=settings.db_statement_timeout_s,
+        pool_timeout_s=settings.db_pool_timeout_s,
+        probe_timeout_s=settings.ready_timeout_s,
+    )
     city = load_city(settings.city_dir)
     sync_reference(db.engine, city)
     grid, version = open_grid(db.engine, settings.city_dir, city, settings.snap_tolerance_m)
     grid.index  # noqa: B018  (built now, not by the first report)
     if settings.create_demo_accounts:
-        demo = ensure_demo_accounts(db.engine, city, settings.demo_password)
-        if demo:
-            shown = demo.password if demo.generated else "(from GRIDDISPATCH_DEMO_PASSWORD)"
-            print(
-                f"demo accounts created: admin, dispatcher, commander, worker1..worker5, "
-                f"team-<unit id> ({len(demo.usernames)} in all); password: {shown}",
-                flush=True,
-            )
+        _demo_accounts(settings, db, city)
     state = AppState(
         settings=settings,
         db=db,
@@ -94,3 +93,26 @@ def build_state(settings: Settings) -> AppState:
     state.intake = IntakeWriter(state)
     state.stats = StatsContext.build(settings, city, state.calendar, grid)
     return state
+
+
+def _demo_accounts(settings: Settings, db: Database, city: CityData) -> None:
+    """Create the demo accounts on an empty database and say how to sign in. A generated
+    password is shown on a terminal only: a service's output goes to log storage, where no
+    password may be written, so there the accounts wait for GRIDDISPATCH_DEMO_PASSWORD."""
+    from dispatch.catalogue.service import ensure_demo_accounts
+    from dispatch.ops.logs import resolve_format
+
+    if settings.demo_password is None and resolve_format(settings.log_format) == "json":
+        log.warning(
+            "demo accounts not created: their password would have to be logged; set "
+            "GRIDDISPATCH_DEMO_PASSWORD (or GRIDDISPATCH_CREATE_DEMO_ACCOUNTS=false)"
+        )
+        return
+    demo = ensure_demo_accounts(db.engine, city, settings.demo_password)
+    if demo is None:
+        return
+    who = f"admin, dispatcher, commander, worker1..worker5, team-<unit id> ({len(demo.usernames)})"
+    if demo.generated:
+        print(f"demo accounts created: {who}; password: {demo.password}", flush=True)
+    else:
+        log.warning("demo accounts created: %s; password from GRIDDISPATCH_DEMO_PASSWORD", who)

@@ -7,4 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 ensure_venv
 ensure_web
 cd "$ROOT"
+# a person's start: readable text logs, and the demo accounts' generated password printed,
+# also when the output goes to a file (JSON logs, the production default off a terminal,
+# never carry a password: there the demo accounts wait for GRIDDISPATCH_DEMO_PASSWORD)
+export GRIDDISPATCH_LOG_FORMAT="${GRIDDISPATCH_LOG_FORMAT:-text}"
 exec "$VENV/bin/griddispatch" serve "$@"

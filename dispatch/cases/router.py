@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Response
 from dispatch.cases.intake import check_key, prepare
 from dispatch.cases.schemas import ReportIn, ReportOut
 from dispatch.deps import PrincipalDep, StateDep
+from dispatch.ops.metrics import count_report
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -40,5 +41,6 @@ async def post_report(
     key = check_key(idempotency_key)
     prepared = prepare(state, principal, key, body)
     outcome = await state.intake.submit(prepared)
+    count_report(outcome.status, outcome.body, outcome.replayed, "api")
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     return Response(outcome.body, outcome.status, headers, media_type="application/json")

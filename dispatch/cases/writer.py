@@ -13,11 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from dispatch.cases.bulk import write_fast
 from dispatch.cases.intake import Outcome, Prepared, write_one
-from dispatch.db import transaction
+from dispatch.db import UNAVAILABLE, transaction
 from dispatch.errors import DomainError, Unavailable
 
 if TYPE_CHECKING:
@@ -68,8 +68,10 @@ class IntakeWriter:
                 batch.append(nxt)
             try:
                 results = await asyncio.to_thread(self._write, [j.prepared for j in batch])
-            except OperationalError as exc:  # database away: nobody gets a 2xx
-                log.warning("intake batch of %d not written: %s", len(batch), exc.orig)
+            except UNAVAILABLE as exc:  # database away: nobody gets a 2xx
+                log.warning(
+                    "intake batch of %d not written: %s", len(batch), getattr(exc, "orig", exc)
+                )
                 results = [Unavailable("the database is unavailable; retry shortly")] * len(batch)
             except Exception as exc:  # pragma: no cover - defensive: never strand a request
                 log.exception("intake batch failed")

@@ -20,12 +20,14 @@ from pydantic import BaseModel, Field
 
 from dispatch.auth.principal import Principal
 from dispatch.auth.service import token_hash
+from dispatch.db import UNAVAILABLE
 from dispatch.deps import PrincipalDep, StateDep
 from dispatch.errors import DomainError, Forbidden
 from dispatch.feed import reader
 from dispatch.feed.audience import may_see
 from dispatch.feed.hub import PAGE, Subscriber
 from dispatch.feed.wire import EXTENSION, Wire, text_frame
+from dispatch.ops.logs import note_user
 from dispatch.state import AppState
 
 log = logging.getLogger("griddispatch.feed")
@@ -33,6 +35,8 @@ router = APIRouter(prefix="/api/v1/feed", tags=["feed"])
 
 #: close codes (4000-4999 are the application's own)
 AUTH_FAILED, ORIGIN_REFUSED, AUTH_TIMEOUT, RESYNC = 4401, 4403, 4408, 4409
+#: RFC 6455 "try again later": the database is away; clients reconnect with backoff
+TRY_AGAIN = 1013
 
 
 class Snapshot(BaseModel):
@@ -89,9 +93,14 @@ async def feed(ws: WebSocket, since: int | None = Query(default=None, ge=0)) -> 
         await ws.close(code=ORIGIN_REFUSED, reason="origin not allowed")
         return
     await ws.accept()
-    principal, token = await _authenticate(ws, state)
+    try:
+        principal, token = await _authenticate(ws, state)
+    except UNAVAILABLE:
+        await _close(ws, TRY_AGAIN, "database unavailable: retry shortly")
+        return
     if principal is None:
         return
+    note_user(principal.user_id)
     hub = state.feed
     wire = _wire(ws)
     sub, live_from = hub.subscribe(principal, token_hash(token))
@@ -107,6 +116,8 @@ async def feed(ws: WebSocket, since: int | None = Query(default=None, ge=0)) -> 
         await _serve(ws, wire, sub, last, settings.feed_heartbeat_s, lambda: hub.cursor)
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away
+    except UNAVAILABLE:  # the replay could not read the log
+        await _close(ws, TRY_AGAIN, "database unavailable: retry shortly")
     finally:
         hub.unsubscribe(sub)
 

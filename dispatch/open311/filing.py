@@ -35,6 +35,7 @@ from dispatch.open311.keys import client_name
 from dispatch.open311.params import Open311Error, Params, first
 from dispatch.open311.questions import check_answers, summary_zh
 from dispatch.open311.reads import STATUS_NOTES
+from dispatch.ops.metrics import count_report
 from dispatch.state import AppState
 
 MAX_DESCRIPTION = 4000
@@ -173,6 +174,7 @@ async def file_request(
     prepared = prepare(state, principal, key, body)
     prepared = replace(prepared, extra=orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode())
     outcome = await state.intake.submit(prepared)
+    count_report(outcome.status, outcome.body, outcome.replayed, "open311")
     case = orjson.loads(outcome.body)
     return {
         "service_request_id": case["case_no"],

@@ -14,13 +14,13 @@ from typing import Any
 
 import orjson
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
-from dispatch.errors import DomainError, Forbidden, NotFound, Unauthenticated
+from dispatch.db import UNAVAILABLE
+from dispatch.errors import DomainError, Forbidden, NotFound, Unauthenticated, Unavailable
 from dispatch.open311.params import Open311Error
 
 log = logging.getLogger("griddispatch.open311")
@@ -100,19 +100,22 @@ def format_of_path(path: str) -> str:
 
 
 def as_error(exc: Exception) -> tuple[int, list[str]]:
-    """Any failure under /open311 as the spec wants it: 404 unknown, 403 key, else 400."""
+    """Any failure under /open311 as the spec wants it: 404 unknown, 403 key, 503 when the
+    database is away (clients retry; the router adds Retry-After), else 400."""
     if isinstance(exc, Open311Error):
         return exc.status, list(exc.descriptions)
     if isinstance(exc, NotFound):
         return 404, [exc.message]
     if isinstance(exc, Forbidden | Unauthenticated):
         return 403, [exc.message]
+    if isinstance(exc, Unavailable):
+        return 503, [exc.message]
     if isinstance(exc, DomainError):
         return 400, [exc.message]
     if isinstance(exc, RequestValidationError):
         return 400, [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-    if isinstance(exc, OperationalError):
-        log.warning("database unavailable: %s", exc.orig)
-        return 400, ["the service is unavailable for a moment (database); retry shortly"]
+    if isinstance(exc, UNAVAILABLE):
+        log.warning("database unavailable: %s", getattr(exc, "orig", None) or exc)
+        return 503, ["the service is unavailable for a moment (database); retry shortly"]
     log.exception("open311 request failed", exc_info=exc)
     return 400, ["internal error"]

@@ -51,7 +51,10 @@ class Open311Route(APIRoute):
                 return await handler(request)
             except Exception as exc:
                 status, descriptions = as_error(exc)
-                return error_response(format_of_path(request.url.path), status, descriptions)
+                response = error_response(format_of_path(request.url.path), status, descriptions)
+                if status == 503:
+                    response.headers["Retry-After"] = "5"
+                return response
 
         return spec_errors
 

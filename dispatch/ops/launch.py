@@ -1,6 +1,7 @@
-"""Starting the app and its helpers as child processes: for tests, benchmarks and the
-local multi-process stack. Each child's output goes to a log file through a thread that
-also watches for the line saying it is ready, so a start awaits that line, never a timer.
+"""Starting the app and its helpers (Redis, a private PostgreSQL) as child processes: for
+tests, benchmarks and the local multi-process stack. Each child's output goes to a log
+file through a thread that also watches for the line saying it is ready, so a start awaits
+that line, never a timer.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -28,8 +30,12 @@ class Child:
     """A child process whose output goes to a log file through a thread that also watches
     for the line saying it is ready, so starting it awaits that line instead of polling."""
 
-    def __init__(self, cmd: list[str], log: Path, ready_line: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, cmd: list[str], log: Path, ready_line: str, env: dict[str, str], times: int = 1
+    ) -> None:
         self.cmd, self.log, self.ready_line, self.env = cmd, log, ready_line, env
+        #: how many times the line must appear (e.g. once per worker process)
+        self.times = times
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
@@ -40,12 +46,15 @@ class Child:
 
         def pump() -> None:
             assert proc.stdout is not None
+            seen = 0
             with self.log.open("ab") as out:
                 for line in proc.stdout:
                     out.write(line)
                     out.flush()
                     if self.ready_line.encode() in line:
-                        ready.set()
+                        seen += 1
+                        if seen >= self.times:
+                            ready.set()
             ready.set()  # it ended: stop waiting, start() sees it gone
 
         threading.Thread(target=pump, daemon=True).start()
@@ -74,17 +83,18 @@ class AppServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "info", "--no-access-log"]  # fmt: skip
+               "--port", str(self.port), "--log-level", "info"]  # fmt: skip
         environ = {
             **os.environ,
+            "GRIDDISPATCH_ACCESS_LOG": "false",  # quiet, unless the caller's env turns it on
             "DATABASE_URL": database_url,
             "GRIDDISPATCH_DEMO_PASSWORD": demo_password,
             "GRIDDISPATCH_PHOTO_DIR": str(tmp / "photos"),
             "GRIDDISPATCH_ESCALATION_INTERVAL_S": "3600",
             **env,
         }
-        log = tmp / f"server-{self.port}.log"
-        self.child = Child(cmd, log, "Application startup complete", environ)
+        self.log = tmp / f"server-{self.port}.log"
+        self.child = Child(cmd, self.log, "Application startup complete", environ)
 
     def start(self) -> AppServer:
         self.child.start()
@@ -114,3 +124,84 @@ class RedisServer:
 
     def stop(self) -> None:
         self.child.stop()
+
+
+class PostgresServer:
+    """A PostgreSQL cluster of the caller's own (initdb in a temporary directory, a free
+    port, trust auth for ``postgres`` on 127.0.0.1), so stopping it disturbs nobody.
+
+        pg = PostgresServer().start()        # initdb on the first start
+        url = pg.create_database("gd", postgis=True)
+        pg.stop(); pg.start()                # an outage: the data stays
+        pg.destroy()                         # stopped and deleted
+
+    ``pg_ctl -w`` waits for the server to accept connections (or to be gone), so starting
+    and stopping return when that has happened. As root (CI, these machines) every
+    command runs as the ``postgres`` user, which owns the directory.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.bindir = _pg_bindir()
+        self.dir = Path(tempfile.mkdtemp(prefix="griddispatch-pg-"))
+        self.data = self.dir / "data"
+        self.log = self.dir / "server.log"
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self.dir, "postgres", "postgres")
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = [str(self.bindir / tool), *args]
+        if self._as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{tool} {' '.join(args)} failed: {done.stderr}{tail}")
+
+    def start(self) -> PostgresServer:
+        if not self.data.exists():
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                      "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
+        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
+                   f"-c unix_socket_directories={self.dir} -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off")  # fmt: skip
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
+                  "-w", "-t", str(int(START_TIMEOUT_S)), "start")  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        """A fast shutdown: sessions are ended, clients see the server go away at once."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def create_database(self, name: str, *, postgis: bool = True) -> str:
+        """A new database (PostGIS enabled unless told not to); its URL."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = self.url.rsplit("/", 1)[0] + f"/{name}"
+        if postgis:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        return url
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _pg_bindir() -> Path:
+    """The server binaries (initdb, pg_ctl): pg_config's, else Debian's newest."""
+    if pg_config := shutil.which("pg_config"):
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        bindir = Path(out.stdout.strip())
+        if (bindir / "initdb").exists():
+            return bindir
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts)
+    if not found:
+        raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    return found[-1].parent

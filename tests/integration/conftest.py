@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import pytest
 from apikit import Api, serve_app
+from serverkit import RedisServer
 
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_TIMEOUT_S = 5
@@ -125,3 +126,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """The whole app on SQLite and on PostGIS, Nanning demo city loaded, demo accounts made."""
     yield from serve_app(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis of the module's own (tests stop and start it), stopped at the end."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

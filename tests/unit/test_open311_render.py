@@ -8,7 +8,14 @@ import xml.etree.ElementTree as ET
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from dispatch.errors import Conflict, Forbidden, NotFound, Unauthenticated, Unprocessable
+from dispatch.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+    Unprocessable,
+)
 from dispatch.open311.params import Open311Error
 from dispatch.open311.render import as_error, format_of_path, render
 
@@ -22,11 +29,12 @@ from dispatch.open311.render import as_error, format_of_path, render
         (Unauthenticated("no"), 403),
         (Unprocessable("outside the served area"), 400),
         (Conflict("raced"), 400),
-        (OperationalError("SELECT 1", {}, Exception("server closed the connection")), 400),
+        (OperationalError("SELECT 1", {}, Exception("server closed the connection")), 503),
+        (Unavailable("the database is unavailable"), 503),
         (RuntimeError("a bug"), 400),
     ],
 )
-def test_every_failure_is_404_403_or_400(exc: Exception, status: int) -> None:
+def test_every_failure_is_404_403_503_or_400(exc: Exception, status: int) -> None:
     got, descriptions = as_error(exc)
     assert got == status
     assert descriptions
