@@ -334,8 +334,10 @@ def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime |
 
 
 from dispatch.open311.cli import open311_key  # noqa: E402  (registered on the group)
+from dispatch.ops.commands import stack  # noqa: E402
 
 main.add_command(open311_key)
+main.add_command(stack)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
