@@ -8,7 +8,6 @@ exist, and the nginx configuration compose mounts must pass ``nginx -t`` as comp
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from proxykit import needs_nginx
 
 from dispatch.config import Settings
 from dispatch.ops import proxy
@@ -41,17 +41,6 @@ def compose() -> dict[str, Any]:
 def services(compose: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = compose["services"]
     return found
-
-
-def needs_nginx() -> str:
-    """The nginx binary; the test is skipped without it, except in CI (scripts/test.sh
-    installs it there), where it fails."""
-    try:
-        return proxy.nginx_binary()
-    except RuntimeError as exc:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"CI must run the nginx checks: {exc}")
-        pytest.skip(str(exc))
 
 
 def env_of(service: dict[str, Any]) -> dict[str, str]:
