@@ -78,6 +78,36 @@ async def placed_collectors(views: Views, n: int) -> list[Placed]:
     return placed
 
 
+#: one per attempt: (monotonic time it was sent, status or error name, Retry-After)
+Answers = list[tuple[float, str, str | None]]
+
+
+def tally(answers: Answers, since: float = 0.0, until: float = float("inf")) -> Counter[str]:
+    """How often each status (or error) answered the attempts sent between two times."""
+    return Counter(s for t, s, _ in answers if since <= t < until)
+
+
+async def post_retrying(
+    http: httpx.AsyncClient, path: str, answers: Answers, deadline_s: float, **kw: Any
+) -> httpx.Response:
+    """POST until the answer is other than 503 or a lost connection, as a phone's queue
+    does; every attempt's outcome goes to ``answers``."""
+    pause = 0.05
+    give_up = time.monotonic() + deadline_s
+    while (sent := time.monotonic()) < give_up:
+        try:
+            r = await http.post(path, **kw)
+        except httpx.TransportError as exc:
+            answers.append((sent, type(exc).__name__, None))
+        else:
+            answers.append((sent, str(r.status_code), r.headers.get("retry-after")))
+            if r.status_code != 503:
+                return r
+        await asyncio.sleep(pause)  # retry pacing, not a wait for an event
+        pause = min(pause * 2, 0.5)
+    raise AssertionError(f"POST {path} kept failing for {deadline_s} s")
+
+
 @dataclass
 class Ack:
     key: str
@@ -93,19 +123,27 @@ class Traffic:
 
     Each report is retried with the same key and body until a 2xx (a phone's queue), so
     every report ends acknowledged or the run fails at its deadline. ``answers`` keeps
-    (monotonic time, status or error name, Retry-After) for every attempt."""
+    every attempt's outcome."""
 
     api: RemoteApi
     loops: int = 8
     deadline_s: float = 180.0
     acked: dict[str, Ack] = field(default_factory=dict)
-    answers: list[tuple[float, str, str | None]] = field(default_factory=list)
+    answers: Answers = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _points: list[Any] = field(default_factory=list)
 
-    def statuses(self, since: float = 0.0, until: float = float("inf")) -> Counter[str]:
-        return Counter(s for t, s, _ in self.answers if since <= t < until)
+    async def finish(self) -> None:
+        """Stop starting reports; the ones under way go on until acknowledged."""
+        async with self._changed:
+            self.stop.set()
+            self._changed.notify_all()
+
+    async def wait_beyond(self, n: int) -> None:
+        """Return once more than ``n`` reports are acknowledged, or the run is finishing."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self.acked) > n or self.stop.is_set())
 
     async def run(self) -> None:
         tokens = {u: await asyncio.to_thread(self.api.token, u) for u in WORKERS}
@@ -134,23 +172,12 @@ class Traffic:
         self, http: httpx.AsyncClient, user: str, token: str, key: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
-        give_up = time.monotonic() + self.deadline_s
-        pause = 0.05
-        while time.monotonic() < give_up:
-            try:
-                r = await http.post("/api/v1/reports", json=body, headers=headers)
-            except httpx.TransportError as exc:
-                self.answers.append((time.monotonic(), type(exc).__name__, None))
-            else:
-                retry_after = r.headers.get("retry-after")
-                self.answers.append((time.monotonic(), str(r.status_code), retry_after))
-                if r.status_code in (200, 201):
-                    answer: dict[str, Any] = r.json()
-                    return answer
-                assert r.status_code == 503, f"{r.status_code} {r.text}"
-            await asyncio.sleep(pause)  # a phone's retry pacing, not a wait for an event
-            pause = min(pause * 2, 0.5)
-        raise AssertionError(f"report {key} not acknowledged in {self.deadline_s} s")
+        r = await post_retrying(
+            http, "/api/v1/reports", self.answers, self.deadline_s, json=body, headers=headers
+        )
+        assert r.status_code in (200, 201), f"{r.status_code} {r.text}"
+        answer: dict[str, Any] = r.json()
+        return answer
 
     async def until_acked(self, n: int, timeout: float = 60.0) -> None:
         """Return once ``n`` reports in all have been acknowledged."""
@@ -191,3 +218,55 @@ def head_of(dsn: str) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT max(seq) FROM event_log").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
+
+
+@dataclass
+class Accepts:
+    """Teams accepting the tickets of acknowledged new cases through the proxy, each
+    retried while the answer is 503. ``accepted`` holds the tickets answered 200."""
+
+    api: RemoteApi
+    traffic: Traffic
+    accepted: set[int] = field(default_factory=set)
+    answers: Answers = field(default_factory=list)
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(base_url=self.api.base_url, timeout=10) as http:
+            seen = 0
+            while True:
+                acks = list(self.traffic.acked.values())
+                if seen == len(acks):
+                    if self.traffic.stop.is_set():
+                        return
+                    await self.traffic.wait_beyond(seen)
+                    continue
+                for ack in acks[seen:]:
+                    for t in ack.tickets:
+                        if t["status"] == "dispatched" and t["version"] == 1:
+                            await self._accept(http, f"team-{t['unit_id']}", t["ticket_id"])
+                seen = len(acks)
+
+    async def _accept(self, http: httpx.AsyncClient, team: str, ticket_id: int) -> None:
+        if team not in self._tokens:
+            form = {"username": team, "password": DEMO_PASSWORD}
+            r = await post_retrying(
+                http, "/api/v1/auth/token", self.answers, self.traffic.deadline_s, data=form
+            )
+            assert r.status_code == 200, r.text
+            self._tokens[team] = r.json()["access_token"]
+        headers = {"Authorization": f"Bearer {self._tokens[team]}"}
+        path = f"/api/v1/tickets/{ticket_id}/accept"
+        r = await post_retrying(
+            http, path, self.answers, self.traffic.deadline_s, json={}, headers=headers
+        )
+        # 409: an earlier attempt was committed although its answer was lost (a 503)
+        assert r.status_code in (200, 409), r.text
+        if r.status_code == 200:
+            self.accepted.add(ticket_id)
+
+
+def ticket_statuses(dsn: str, ids: list[int]) -> dict[int, str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT id, status FROM ticket WHERE id = ANY(%s)", (ids,)).fetchall()
+    return {int(i): str(s) for i, s in rows}

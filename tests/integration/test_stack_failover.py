@@ -23,6 +23,7 @@ from stackkit import (
     head_of,
     make_stack,
     placed_collectors,
+    tally,
 )
 
 from dispatch.db import normalize_url
@@ -67,11 +68,11 @@ async def test_a_killed_process_loses_no_acknowledged_report_and_its_clients_mis
         await asyncio.to_thread(victim.wait)
         killed_at = len(traffic.acked)
         await traffic.until_acked(killed_at + 150)  # the survivor carries on alone
-        traffic.stop.set()
+        await traffic.finish()
         await load  # every report started is acknowledged (retried to the end)
 
         # a request cut mid-way at the dead process is nginx's 503 (retry), nothing else
-        answers = traffic.statuses()
+        answers = tally(traffic.answers)
         assert set(answers) <= {"201", "503"}, answers
         assert all(ra == "5" for _, status, ra in traffic.answers if status == "503")
         assert_every_ack_committed_once(libpq(url), traffic)
