@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import pytest
 from apikit import Api, serve_app
+from serverkit import RedisServer
 
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_TIMEOUT_S = 5
@@ -115,3 +116,13 @@ def pg_url_factory() -> Iterator[Callable[[], str]]:
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """The whole app on SQLite and on PostGIS, Nanning demo city loaded, demo accounts made."""
     yield from serve_app(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis of the module's own on a free port: a test may stop it, nobody else uses it."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

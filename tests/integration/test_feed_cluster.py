@@ -24,15 +24,6 @@ pytestmark = [pytest.mark.postgis, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def cluster(
     pg_url_factory: Any, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
     nanning_grid: Grid,

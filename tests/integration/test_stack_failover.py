@@ -10,7 +10,6 @@ have every event with no gap or repeat, as do the survivor's clients, who never 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,25 +25,10 @@ from stackkit import (
     tally,
 )
 
-from dispatch.db import normalize_url
 from dispatch.ops.stack import Stack
 from geo import Grid
 
 pytestmark = [pytest.mark.postgis, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def libpq(url: str) -> str:
-    """A libpq connection string of a SQLAlchemy URL, for psycopg."""
-    return normalize_url(url).replace("postgresql+psycopg://", "postgresql://")
 
 
 async def test_a_killed_process_loses_no_acknowledged_report_and_its_clients_miss_nothing(
@@ -75,9 +59,9 @@ async def test_a_killed_process_loses_no_acknowledged_report_and_its_clients_mis
         answers = tally(traffic.answers)
         assert set(answers) <= {"201", "503"}, answers
         assert all(ra == "5" for _, status, ra in traffic.answers if status == "503")
-        assert_every_ack_committed_once(libpq(url), traffic)
+        assert_every_ack_committed_once(url, traffic)
 
-        head = head_of(libpq(url))
+        head = head_of(url)
         await caught_up(placed, head)
         for p in placed:
             if p.process == 0:  # reconnected, through nginx, to the only process left

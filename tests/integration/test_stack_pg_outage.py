@@ -39,15 +39,6 @@ OUTAGE_S = 30.0  # the scenario itself: a real outage of this length
 
 
 @pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer().start()
     try:
