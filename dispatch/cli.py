@@ -7,13 +7,8 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
-
-if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
-    from dispatch.citydata import CityData
-    from geo import Grid
 
 DEFAULT_CITY = Path(__file__).resolve().parents[1] / "grid_data" / "nanning"
 
@@ -105,8 +100,9 @@ def build_grid(
 @city_option
 def check_data(city_dir: Path) -> None:
     """Validate the grid and prove every event type in every cell has exactly one lead unit."""
+    from dispatch.catalogue.checks import check_grid
     from dispatch.citydata import load_city
-    from dispatch.routing.rules import RuleTable, coverage_holes
+    from dispatch.open311.questions import load_catalogue
     from geo import Grid
 
     t0 = time.perf_counter()
@@ -120,38 +116,23 @@ def check_data(city_dir: Path) -> None:
         f"city: {len(city.event_types)} event types, {len(city.units)} units, "
         f"{len(city.teams)} teams, {len(city.rules)} rules"
     )
-    _check_units_in_grid(city, grid)
-    from dispatch.open311.questions import load_catalogue
-
     questions = load_catalogue(city_dir, city.event_types).questions
     click.echo(
         f"questions: {sum(map(len, questions.values()))} for {len(questions)} event types "
         "(Open311 service definitions)"
     )
-    holes = coverage_holes(RuleTable.from_city(city), city.event_types, grid.codes)
-    for h in holes:
-        click.echo(
-            f"  HOLE {h.event_code} in {h.cells_affected} cells (e.g. {h.sample_cell}): {h.reason}"
-        )
+    check = check_grid(city, grid)
+    for line in [*check.warnings(), *check.problems()]:
+        click.echo(f"  {line}")
     click.echo(f"checked in {time.perf_counter() - t0:.1f} s")
-    if holes:
-        raise click.ClickException(f"{len(holes)} routing holes")
+    if check.missing_units:
+        raise click.ClickException(f"{len(check.missing_units)} units for areas the grid lacks")
+    if check.holes:
+        raise click.ClickException(f"{len(check.holes)} routing holes")
     click.echo(
         f"OK: every one of {len(city.event_types)} event types in every one of "
         f"{len(grid)} cells resolves to exactly one lead unit"
     )
-
-
-def _check_units_in_grid(city: CityData, grid: Grid) -> None:
-    """A unit whose area code is not a city, district, street or community of the grid."""
-    known = set(grid.areas)
-    bad = [
-        u.id
-        for u in city.units.values()
-        if u.area_code not in known and not any(a.startswith(u.area_code) for a in known)
-    ]
-    if bad:
-        raise click.ClickException(f"units for areas the grid does not have: {', '.join(bad)}")
 
 
 @main.command()
@@ -333,11 +314,13 @@ def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime |
     db.dispose()
 
 
-from dispatch.open311.cli import open311_key  # noqa: E402  (registered on the group)
-from dispatch.ops.commands import stack  # noqa: E402
+from dispatch.auth.cli import user  # noqa: E402  (registered below)
+from dispatch.catalogue.cli import grid_versions, load_grid  # noqa: E402
+from dispatch.open311.cli import open311_key  # noqa: E402
+from dispatch.ops.cli import backup, restore, stack  # noqa: E402
 
-main.add_command(open311_key)
-main.add_command(stack)
+for command in (load_grid, grid_versions, user, open311_key, backup, restore, stack):
+    main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

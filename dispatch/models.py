@@ -2,7 +2,7 @@
 
 from dispatch.auth.models import AuthSession, User
 from dispatch.cases.models import Case, IdempotencyRecord, Report
-from dispatch.catalogue.models import Area, Cell, EventType
+from dispatch.catalogue.models import Area, Cell, EventType, GridVersion
 from dispatch.feed.models import Event, FeedHead
 from dispatch.open311.models import Open311Key
 from dispatch.photos.models import Photo
@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "EventType",
     "FeedHead",
+    "GridVersion",
     "IdempotencyRecord",
     "Open311Key",
     "Photo",

@@ -13,6 +13,7 @@ from dispatch.db import Database
 if TYPE_CHECKING:
     from dispatch.auth.service import AuthService
     from dispatch.cases.writer import IntakeWriter
+    from dispatch.catalogue.grids import GridVersions
     from dispatch.citydata import CityData
     from dispatch.feed.hub import FeedHub
     from dispatch.open311.questions import ServiceCatalogue
@@ -33,7 +34,10 @@ class AppState:
     rules: RuleTable
     calendar: WorkingCalendar
     auth: AuthService
-    grid_version: str
+    #: the id of the grid version in force (``grid``): every new case is located in it
+    grid_version: int
+    #: that version and the older ones, for showing old cases with their own areas
+    grids: GridVersions
     #: per-type extra questions (Open311 service definitions) and the catalogue's changeset
     services: ServiceCatalogue
     #: built from the state itself, so it is set right after construction
@@ -47,23 +51,25 @@ class AppState:
 
 
 def build_state(settings: Settings) -> AppState:
-    """Migrate, load the city, sync reference data, create demo accounts (blocking)."""
+    """Migrate, load the city, sync reference data, open the grid version in force, create
+    demo accounts (blocking)."""
     from dispatch.auth.service import AuthService
     from dispatch.cases.writer import IntakeWriter
-    from dispatch.catalogue.service import ensure_demo_accounts, grid_version, sync_city
+    from dispatch.catalogue.grids import GridVersions, open_grid
+    from dispatch.catalogue.service import ensure_demo_accounts, sync_reference
     from dispatch.citydata import load_city
     from dispatch.migrate import upgrade
     from dispatch.open311.questions import load_catalogue
     from dispatch.routing.rules import RuleTable
     from dispatch.stats.rollup import StatsContext
     from dispatch.tickets.deadlines import WorkingCalendar
-    from geo import Grid
 
     upgrade(settings.database_url)
     db = Database(settings.database_url)
-    grid = Grid.load(settings.city_dir, snap_tolerance_m=settings.snap_tolerance_m)
     city = load_city(settings.city_dir)
-    sync_city(db.engine, grid, city)
+    sync_reference(db.engine, city)
+    grid, version = open_grid(db.engine, settings.city_dir, city, settings.snap_tolerance_m)
+    grid.index  # noqa: B018  (built now, not by the first report)
     if settings.create_demo_accounts:
         demo = ensure_demo_accounts(db.engine, city, settings.demo_password)
         if demo:
@@ -81,7 +87,8 @@ def build_state(settings: Settings) -> AppState:
         rules=RuleTable.from_city(city),
         calendar=WorkingCalendar.from_city(city),
         auth=AuthService(db.engine, db.read_engine, settings.token_ttl_minutes),
-        grid_version=grid_version(grid),
+        grid_version=version.id,
+        grids=GridVersions(db.read_engine, version, grid, settings.snap_tolerance_m),
         services=load_catalogue(settings.city_dir, city.event_types),
     )
     state.intake = IntakeWriter(state)

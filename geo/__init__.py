@@ -1,6 +1,7 @@
 """Pure spatial library of griddispatch: coordinate systems, unit grids, point location.
 
-Depends on numpy, shapely and pyproj only; knows nothing of the dispatch service.
+Depends on numpy, shapely and pyproj (and pyogrio, imported only to read a city's GIS
+files: geo.io.read_layer, geo.source); knows nothing of the dispatch service.
 
 >>> from geo import Grid, to_wgs84
 >>> lon, lat = to_wgs84(108.3240, 22.8142, "gcj02")

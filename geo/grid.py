@@ -29,7 +29,7 @@ from pyproj import Transformer
 from geo.crs import check_coordinates, normalize_crs, to_wgs84
 from geo.errors import GridDataError, InvalidCoordinateError, OutsideServedAreaError
 from geo.index import CellIndex
-from geo.io import read_features
+from geo.io import decode, grid_checksum, parse_features, read_bytes
 
 if TYPE_CHECKING:
     from geo.validate import ValidationReport
@@ -94,8 +94,15 @@ class Grid:
         self.meta = dict(meta or {})
         self._pos = {c: i for i, c in enumerate(self.codes)}
         self._code_array = np.array([*self.codes, ""])
-        self.index = CellIndex(self.geoms)
+        if not self.codes:
+            raise GridDataError("a grid needs at least one cell")
         self.validation: ValidationReport | None = None
+
+    @cached_property
+    def index(self) -> CellIndex:
+        """The point index, built on first use: a grid only shown (an old version's cells)
+        never needs it; a server builds it before it serves (touch ``grid.index``)."""
+        return CellIndex(self.geoms)
 
     # ------------------------------------------------------------- loading
     @classmethod
@@ -107,33 +114,59 @@ class Grid:
         snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M,
     ) -> Grid:
         """Read ``cells.geojson`` (and ``areas.geojson`` beside it) from a folder or a file."""
-        from geo.validate import validate_grid  # validation is heavy; load it on use
-
         path = Path(path)
         cells_path = path / "cells.geojson" if path.is_dir() else path
         areas_path = cells_path.with_name("areas.geojson")
-        table = read_features(cells_path)
-        codes, parents = _cell_codes(table.props, str(cells_path))
-        areas: dict[str, Area] = {}
+        return cls.from_geojson(
+            read_bytes(cells_path),
+            read_bytes(areas_path) if areas_path.exists() else None,
+            cells_origin=str(cells_path),
+            areas_origin=str(areas_path),
+            validate=validate,
+            snap_tolerance_m=snap_tolerance_m,
+        )
+
+    @classmethod
+    def from_geojson(
+        cls,
+        cells: bytes,
+        areas: bytes | None = None,
+        *,
+        cells_origin: str = "cells.geojson",
+        areas_origin: str = "areas.geojson",
+        validate: bool = True,
+        snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M,
+    ) -> Grid:
+        """A grid from the text of its two files; the origins name them in errors.
+
+        ``meta["checksum"]`` is :func:`geo.io.grid_checksum` of the two texts: equal
+        bytes, equal grid.
+        """
+        from geo.validate import validate_grid  # validation is heavy; load it on use
+
+        table = parse_features(decode(cells, cells_origin), cells_origin)
+        codes, parents = _cell_codes(table.props, cells_origin)
+        area_map: dict[str, Area] = {}
         area_geoms: dict[str, Any] = {}
-        if areas_path.exists():
-            areas, area_geoms = _read_areas(areas_path)
+        if areas is not None:
+            area_map, area_geoms = _read_areas(decode(areas, areas_origin), areas_origin)
         for lvl in LEVELS:  # parents with no area record still get one (codes only)
             for code in parents[lvl]:
-                if code not in areas:
-                    areas[code] = Area(code, lvl, code, code, None)
+                if code not in area_map:
+                    area_map[code] = Area(code, lvl, code, code, None)
         report = None
         if validate:
             report = validate_grid(
-                codes, table.geoms, parents, areas, area_geoms, path=str(cells_path)
+                codes, table.geoms, parents, area_map, area_geoms, path=cells_origin
             )
         meta = dict(table.meta)
-        meta["sha256"] = hashlib.sha256(cells_path.read_bytes()).hexdigest()
+        meta["sha256"] = hashlib.sha256(cells).hexdigest()
+        meta["checksum"] = grid_checksum(cells, areas)
         grid = cls(
             codes,
             table.geoms,
             parents,
-            areas,
+            area_map,
             snap_tolerance_m=snap_tolerance_m,
             meta=meta,
             area_geoms=area_geoms,
@@ -214,10 +247,10 @@ class Grid:
         box = shapely.box(minx, miny, maxx, maxy)
         return np.sort(self._tree.query(box, predicate="intersects"))
 
-    @property
+    @cached_property
     def bounds(self) -> tuple[float, float, float, float]:
-        ix = self.index
-        return (ix.xmin, ix.ymin, ix.xmax, ix.ymax)
+        xmin, ymin, xmax, ymax = shapely.total_bounds(self.geoms)
+        return (float(xmin), float(ymin), float(xmax), float(ymax))
 
     # ------------------------------------------------------------- snapping
     @cached_property
@@ -328,8 +361,8 @@ def _cell_codes(props: list[dict[str, Any]], path: str) -> tuple[list[str], dict
     return codes, parents
 
 
-def _read_areas(path: Path) -> tuple[dict[str, Area], dict[str, Any]]:
-    table = read_features(path)
+def _read_areas(text: str, path: str) -> tuple[dict[str, Area], dict[str, Any]]:
+    table = parse_features(text, path)
     areas: dict[str, Area] = {}
     geoms: dict[str, Any] = {}
     for i, (p, g) in enumerate(zip(table.props, table.geoms, strict=True)):
@@ -339,10 +372,10 @@ def _read_areas(path: Path) -> tuple[dict[str, Area], dict[str, Any]]:
                 "an area needs a string 'code' and a 'level' of "
                 f"{', '.join(LEVELS)}; got {code!r}, {level!r}",
                 feature=f"#{i}",
-                path=str(path),
+                path=path,
             )
         if code in areas:
-            raise GridDataError("duplicate area code", feature=code, path=str(path))
+            raise GridDataError("duplicate area code", feature=code, path=path)
         areas[code] = Area(
             code,
             level,

@@ -1,12 +1,16 @@
-"""GeoJSON reading and deterministic writing.
+"""GeoJSON reading and deterministic writing; GeoPackage and Shapefile reading.
 
 Writing is byte-stable: fixed key order, coordinates rounded to a fixed number of
 decimals, one feature per line. The same geometries and properties always give
 the same bytes, so generated grids can be diffed, hashed and committed.
+
+Other formats (a city's own GeoPackage, Shapefile or GeoJSON in any coordinate system)
+are read through GDAL with pyogrio (:func:`read_layer`), imported only when used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,13 +38,38 @@ class FeatureTable:
 
 def read_features(path: str | Path) -> FeatureTable:
     """Read a GeoJSON FeatureCollection; errors name the file and the feature."""
-    path = Path(path)
+    return parse_features(read_text(path), path)
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes; GridDataError naming the file when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_bytes()
     except OSError as exc:
         raise GridDataError(f"cannot read: {exc.strerror}", path=str(path)) from exc
+
+
+def read_text(path: str | Path) -> str:
+    return decode(read_bytes(path), path)
+
+
+def decode(data: bytes, path: str | Path) -> str:
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise GridDataError("not UTF-8 text", path=str(path)) from exc
+
+
+def grid_checksum(cells: bytes, areas: bytes | None) -> str:
+    """sha256 of a grid's two files (cells.geojson, then areas.geojson): its identity."""
+    digest = hashlib.sha256(cells)
+    digest.update(areas or b"")
+    return digest.hexdigest()
+
+
+def parse_features(text: str, path: str | Path) -> FeatureTable:
+    """Parse GeoJSON text; ``path`` names its origin in errors."""
+    path = Path(path)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -134,6 +163,16 @@ def write_features(
     decimals: int = COORD_DECIMALS,
 ) -> None:
     """Write a FeatureCollection, one feature per line, deterministically."""
+    Path(path).write_text(features_text(geoms, props, meta, decimals), encoding="utf-8")
+
+
+def features_text(
+    geoms: Sequence[BaseGeometry] | np.ndarray,
+    props: Iterable[Mapping[str, Any]],
+    meta: Mapping[str, Any] | None = None,
+    decimals: int = COORD_DECIMALS,
+) -> str:
+    """The text :func:`write_features` writes."""
     lines = ['{"type":"FeatureCollection",']
     for key, value in (meta or {}).items():
         lines.append(f"{json.dumps(key)}:{_dumps(value)},")
@@ -149,8 +188,57 @@ def write_features(
         )
     lines.append(",\n".join(feats))
     lines.append("]}")
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class Layer:
+    """One layer of a GeoPackage, Shapefile or GeoJSON file, read through GDAL."""
+
+    name: str
+    geoms: np.ndarray  # object array of shapely geometries (None where a feature has none)
+    columns: dict[str, list[Any]]
+    #: the coordinate system the file declares ("EPSG:4545" or WKT); None when it has none
+    crs: str | None
+
+
+def read_layer(path: str | Path, *, layer: str | None = None, encoding: str | None = None) -> Layer:
+    """Read a vector layer with pyogrio (GDAL); ``encoding`` overrides the attribute encoding.
+
+    A file with several layers needs ``layer``; errors name the file and what is wrong.
+    """
+    try:
+        import pyogrio
+        import pyogrio.raw
+    except ImportError as exc:  # pragma: no cover - pyogrio is a dependency
+        raise GridDataError(f"reading this format needs pyogrio ({exc})", path=str(path)) from exc
+    path = Path(path)
+    if not path.exists():
+        raise GridDataError("no such file", path=str(path))
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except pyogrio.errors.DataSourceError as exc:
+        raise GridDataError(f"cannot open as a vector file: {exc}", path=str(path)) from exc
+    if layer is None and len(layers) > 1:
+        raise GridDataError(
+            f"the file holds {len(layers)} layers ({', '.join(layers)}): name the one to read",
+            path=str(path),
+        )
+    if layer is not None and layer not in layers:
+        raise GridDataError(
+            f"no layer {layer!r}; the file has: {', '.join(layers)}", path=str(path)
+        )
+    name = layer or layers[0]
+    try:
+        meta, _, wkb, values = pyogrio.raw.read(path, layer=name, encoding=encoding, force_2d=True)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise GridDataError(f"cannot read layer {name!r}: {exc}", path=str(path)) from exc
+    geoms = np.asarray(shapely.from_wkb(wkb), dtype=object)
+    fields = [str(f) for f in meta["fields"]]
+    columns = {f: np.asarray(v).tolist() for f, v in zip(fields, values, strict=True)}
+    crs = meta.get("crs")
+    return Layer(name=name, geoms=geoms, columns=columns, crs=str(crs) if crs else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -101,19 +102,26 @@ class Api:
 def serve_app(request: Any, tmp_path_factory: Any, **overrides: Any) -> Iterator[Api]:
     """The whole app on ``request.param`` ("sqlite" or "postgis"), Nanning loaded, demo
     accounts made, background jobs idle; ``overrides`` are further settings."""
-    from fastapi.testclient import TestClient
-
-    from dispatch.app import create_app
-    from dispatch.config import Settings
-
     tmp = tmp_path_factory.mktemp(f"app-{request.param}")
     if request.param == "sqlite":
         url = f"sqlite:///{tmp / 'gd.sqlite'}"
     else:
         url = request.getfixturevalue("pg_url_factory")()
+    with running_app(url, photo_dir=tmp / "photos", **overrides) as api:
+        yield api
+
+
+@contextmanager
+def running_app(url: str, **overrides: Any) -> Iterator[Api]:
+    """The app on ``url``, started and stopped like a process: demo accounts with
+    DEMO_PASSWORD, background jobs idle; ``overrides`` are further settings."""
+    from fastapi.testclient import TestClient
+
+    from dispatch.app import create_app
+    from dispatch.config import Settings
+
     settings = Settings(
         database_url=url,
-        photo_dir=tmp / "photos",
         demo_password=DEMO_PASSWORD,
         escalation_interval_s=3600,
         stats_interval_s=3600,

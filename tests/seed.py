@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from dispatch.auth.models import User
 from dispatch.cases.models import Case
-from dispatch.catalogue.models import Cell, EventType
+from dispatch.catalogue.models import Cell, EventType, GridVersion
 from dispatch.db import transaction
 from dispatch.dbtypes import utcnow
 from dispatch.enums import CaseStatus, Role
@@ -51,13 +51,20 @@ def seed_case(
                 name_en="Qingxiu chengguan",
             )
         )
+        now = utcnow()
+        version = GridVersion(
+            checksum="test", source="seed", cells=1, loaded_at=now, valid_from=now
+        )
+        s.add(version)
+        s.flush()
+        assert version.id is not None
         s.add(
             Cell(
                 code="45010300100101",
                 community="450103001001",
                 street="450103001",
                 district="450103",
-                grid_version="test",
+                grid_version=version.id,
                 lon=108.3,
                 lat=22.8,
             )
@@ -78,7 +85,7 @@ def seed_case(
             community="450103001001",
             street="450103001",
             district="450103",
-            grid_version="test",
+            grid_version=version.id,
             reporter_id=reporter.id,
             captured_at=captured_at or utcnow() - timedelta(days=1),
         )

@@ -329,7 +329,7 @@ def answer_json(
 ) -> str:
     """The ReportOut JSON built from table rows (fresh dicts or rows just read back)."""
     et = state.city.event_types[case["event_type"]]
-    areas = state.grid.areas
+    areas = state.grids.areas(case["grid_version"])  # a joined old case: its version's names
 
     def name(code: str) -> str:
         return areas[code].name_zh if code in areas else code
@@ -349,7 +349,7 @@ def answer_json(
 
     loc = {k: case[k] for k in ("lon", "lat", "input_crs", "input_lon", "input_lat",
                                 "accuracy_m", "near_edge", "snapped_m", "cell", "community",
-                                "street", "district")}  # fmt: skip
+                                "street", "district", "grid_version")}  # fmt: skip
     loc.update(community_name=name(case["community"]), street_name=name(case["street"]),
                district_name=name(case["district"]))  # fmt: skip
     doc = dict(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.dbtypes import enum_column, time_column, utcnow
@@ -13,8 +13,16 @@ from dispatch.enums import CaseStatus
 
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
-    #: hotspots and repeat places read cases by cell and type over a period (dispatch.stats)
-    __table_args__ = (Index("ix_cases_cell_type_time", "cell", "event_type", "created_at"),)
+    __table_args__ = (
+        #: hotspots and repeat places read cases by cell and type over a period (dispatch.stats)
+        Index("ix_cases_cell_type_time", "cell", "event_type", "created_at"),
+        #: the cell of the grid version the case was located in
+        ForeignKeyConstraint(
+            ["grid_version", "cell"],
+            ["cell.grid_version", "cell.code"],
+            name="fk_cases_cell_version",
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_no: str = Field(unique=True, max_length=32)
     event_type: str = Field(foreign_key="event_type.code", index=True, max_length=16)
@@ -30,11 +38,12 @@ class Case(SQLModel, table=True):
     accuracy_m: float | None = None
     near_edge: bool = False
     snapped_m: float = 0.0
-    cell: str = Field(foreign_key="cell.code", index=True, max_length=32)
+    cell: str = Field(index=True, max_length=32)
     community: str = Field(max_length=32)
     street: str = Field(max_length=32)
     district: str = Field(max_length=32, index=True)
-    grid_version: str = Field(max_length=16)
+    #: the grid version the case was located in: its cell and areas are that version's
+    grid_version: int = Field(foreign_key="grid_version.id")
     description: str = Field(default="", sa_type=Text)
     reporter_id: int = Field(foreign_key="user_account.id", index=True)
     #: the rule that routed the case ("event|prefix"), for "why did this go to unit X"

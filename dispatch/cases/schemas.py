@@ -66,6 +66,8 @@ class LocationOut(BaseModel):
     community: str
     street: str
     district: str
+    #: the grid version the case was located in (GET /api/v1/grid/cells?version=)
+    grid_version: int
     community_name: str
     street_name: str
     district_name: str

@@ -64,7 +64,7 @@ def case_out(
 ) -> CaseOut:
     now = now or utcnow()
     et = state.city.event_types[case.event_type]
-    areas = state.grid.areas
+    areas = state.grids.areas(case.grid_version)  # an old case: its own version's names
 
     def name(code: str) -> str:
         a = areas.get(code)
@@ -96,6 +96,7 @@ def case_out(
             community=case.community,
             street=case.street,
             district=case.district,
+            grid_version=case.grid_version,
             community_name=name(case.community),
             street_name=name(case.street),
             district_name=name(case.district),

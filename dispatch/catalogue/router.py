@@ -16,12 +16,20 @@ from dispatch.catalogue.views import (
     parse_bbox,
     unit_list,
 )
+from dispatch.dbtypes import DB_INT_MAX
 from dispatch.deps import PrincipalDep, StateDep
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue", "grid"])
 
 GEOJSON = "application/geo+json"
-_GEOJSON_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}}}}
+_GEOJSON_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {GEOJSON: {}}},
+    404: {"description": "no such grid version"},
+}
+VersionQuery = Annotated[
+    int | None,
+    Query(ge=1, le=DB_INT_MAX, description="a grid version id (default: the one in force)"),
+]
 
 
 @router.get("/event-types")
@@ -53,18 +61,30 @@ def cells(
     state: StateDep,
     principal: PrincipalDep,
     bbox: Annotated[str, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")],
+    version: VersionQuery = None,
 ) -> Response:
-    """GeoJSON of the cells meeting the box; more than 5,000 cells is refused (zoom in)."""
+    """GeoJSON of the cells meeting the box; more than 5,000 cells is refused (zoom in).
+
+    `version` shows an older grid version, e.g. the one an old case was located in."""
     try:
         box = parse_bbox(bbox)
     except ValueError as exc:
         raise RequestValidationError(
             [{"loc": ("query", "bbox"), "msg": str(exc), "type": "value_error"}]
         ) from None
-    return Response(cells_geojson(state.grid, box), media_type=GEOJSON)
+    return Response(cells_geojson(state.grids.grid_of(version), box), media_type=GEOJSON)
 
 
 @router.get("/grid/areas", response_class=Response, responses=_GEOJSON_DOC)
-def areas(state: StateDep, principal: PrincipalDep, level: AreaLevel) -> Response:
-    """GeoJSON of every area of a level; `generated: true` marks areas made up for the demo."""
-    return Response(areas_geojson(state.grid, level), media_type=GEOJSON)
+def areas(
+    state: StateDep, principal: PrincipalDep, level: AreaLevel, version: VersionQuery = None
+) -> Response:
+    """GeoJSON of every area of a level (of grid `version`, default the one in force);
+    `generated: true` marks areas made up for the demo."""
+    return Response(areas_geojson(state.grids.grid_of(version), level), media_type=GEOJSON)
+
+
+@router.get("/grid/versions")
+def versions(state: StateDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    """Every grid version, oldest first: when it was loaded, from what, when it was in force."""
+    return [v.public() for v in state.grids.listing()]

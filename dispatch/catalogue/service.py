@@ -1,5 +1,7 @@
 """Copy a city folder's reference data into the database, and create the demo accounts.
 
+The grid is not copied here: it is a version of its own (dispatch.catalogue.grids).
+
 Idempotent and safe when several processes start at once: rows are inserted with
 "on conflict do nothing/update", so the first process writes and the others agree.
 """
@@ -7,53 +9,28 @@ Idempotent and safe when several processes start at once: rows are inserted with
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import shapely
-from sqlalchemy import Engine, Table, inspect, select, text
+from sqlalchemy import Engine, Table, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col
 
 from dispatch.auth.models import User
 from dispatch.auth.service import hash_password
-from dispatch.catalogue.models import Area, Cell, EventType
+from dispatch.catalogue.models import EventType
 from dispatch.citydata import CityData
 from dispatch.db import transaction
 from dispatch.enums import Role
 from dispatch.units.models import Team, Unit
-from geo import Grid
 
 _CHUNK = 2000
 
 
-def grid_version(grid: Grid) -> str:
-    return str(grid.meta.get("sha256", "unknown"))[:12]
-
-
-def sync_city(engine: Engine, grid: Grid, city: CityData) -> None:
-    """Areas, cells, event types, units and teams, upserted in one transaction."""
-    version = grid_version(grid)
-    reps = shapely.point_on_surface(grid.geoms)
+def sync_reference(engine: Engine, city: CityData) -> None:
+    """Event types, units and teams, upserted in one transaction (the grid: open_grid)."""
     with transaction(engine) as s:
         conn = s.connection()
-        _upsert(
-            conn,
-            _table(Area),
-            [
-                {
-                    "code": a.code,
-                    "level": a.level,
-                    "name_zh": a.name_zh,
-                    "name_en": a.name_en,
-                    "parent": a.parent,
-                    "generated": a.generated,
-                }
-                for a in grid.areas.values()
-            ],
-            key="code",
-        )
         _upsert(
             conn,
             _table(EventType),
@@ -103,23 +80,6 @@ def sync_city(engine: Engine, grid: Grid, city: CityData) -> None:
             ],
             key="id",
         )
-        known = set(conn.execute(select(col(Cell.code))).scalars())
-        new = [i for i, code in enumerate(grid.codes) if code not in known]
-        rows = [
-            {
-                "code": grid.codes[i],
-                "community": grid.parents["community"][i],
-                "street": grid.parents["street"][i],
-                "district": grid.parents["district"][i],
-                "grid_version": version,
-                "lon": reps[i].x,
-                "lat": reps[i].y,
-            }
-            for i in new
-        ]
-        _upsert(conn, _table(Cell), rows, key="code", update=False)
-        if conn.dialect.name == "postgresql" and new:
-            _set_cell_geometries(conn, [grid.codes[i] for i in new], grid.geoms[new])
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -144,19 +104,6 @@ def _upsert(
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=[key])
         conn.execute(stmt)
-
-
-def _set_cell_geometries(conn: Any, codes: list[str], geoms: Iterable[Any]) -> None:
-    wkb = [shapely.to_wkb(shapely.force_2d(g), hex=True) for g in geoms]
-    for start in range(0, len(codes), _CHUNK):
-        conn.execute(
-            text(
-                "UPDATE cell SET geom = ST_Multi(ST_SetSRID(ST_GeomFromWKB(decode(v.wkb, 'hex')),"
-                " 4326)) FROM unnest(CAST(:codes AS text[]), CAST(:wkb AS text[])) AS v(code, wkb)"
-                " WHERE cell.code = v.code"
-            ),
-            {"codes": codes[start : start + _CHUNK], "wkb": wkb[start : start + _CHUNK]},
-        )
 
 
 @dataclass

@@ -190,8 +190,9 @@ def _document(
 def _address(state: AppState, c: Case, en: bool) -> str:
     """The case's community, street office and district: most specific first, as the spec asks."""
     names = []
+    areas = state.grids.areas(c.grid_version)
     for code in (c.community, c.street, c.district):
-        area = state.grid.areas.get(code)
+        area = areas.get(code)
         names.append((area.name_en if en else area.name_zh) if area else code)
     return ", ".join(names)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -108,6 +109,15 @@ def pg_url_factory() -> Iterator[Callable[[], str]]:
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
         admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database, not migrated: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gd.sqlite'}"
+    url: str = request.getfixturevalue("pg_url_factory")()
+    return url
 
 
 @pytest.fixture(

@@ -103,17 +103,28 @@ POLICY: dict[tuple[str, str], tuple[Callable[[str], str | int], Any]] = {
     ("get", "/api/v1/grid/locate"): (everyone, None),
     ("get", "/api/v1/grid/cells"): (everyone, None),
     ("get", "/api/v1/grid/areas"): (everyone, None),
+    ("get", "/api/v1/grid/versions"): (everyone, None),
     ("post", "/api/v1/photos"): (everyone, "PHOTO"),
     ("get", "/api/v1/photos/{photo_id}"): (case_reader, None),
     ("get", "/api/v1/feed/snapshot"): (everyone, None),
     ("get", "/api/v1/feed/stats"): (city_only, None),
     ("post", "/api/v1/photos/{photo_id}/public"): (dispatcher_only, {"public": True}),
+    # figures: a team sees its own unit's (tests/integration/test_stats_access.py), workers none
+    ("get", "/api/v1/stats/units"): (inbox, None),
+    ("get", "/api/v1/stats/areas"): (inbox, None),
+    ("get", "/api/v1/stats/event-types"): (inbox, None),
+    ("get", "/api/v1/stats/days"): (inbox, None),
+    ("get", "/api/v1/stats/hotspots/cells"): (city_only, None),
+    ("get", "/api/v1/stats/hotspots/streets"): (city_only, None),
+    ("get", "/api/v1/stats/hotspots/repeats"): (city_only, None),
+    ("get", "/api/v1/stats/report.html"): (city_only, None),
 }
 PUBLIC = {("post", "/api/v1/auth/token"), ("get", "/api/v1/web/config")}
 QUERY = {
     "/api/v1/grid/locate": {"lon": "108.37", "lat": "22.81"},
     "/api/v1/grid/cells": {"bbox": "108.36,22.80,108.362,22.802"},
     "/api/v1/grid/areas": {"level": "district"},
+    "/api/v1/stats/report.html": {"district": "450103", "month": "2026-11"},
 }
 
 

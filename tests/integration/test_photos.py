@@ -24,7 +24,7 @@ from dispatch import errors
 from dispatch.auth.models import User
 from dispatch.auth.principal import Principal
 from dispatch.cases.models import Case
-from dispatch.catalogue.models import Cell, EventType
+from dispatch.catalogue.models import Cell, EventType, GridVersion
 from dispatch.config import Settings
 from dispatch.db import make_engine, transaction
 from dispatch.dbtypes import utcnow
@@ -111,7 +111,11 @@ def _seed(engine: Engine) -> int:
             s.add(User(username=p.username, password_hash="x", role=p.role))
         s.add(Unit(id="u1", kind="cg", area_code="450102", name_zh="一", name_en="one"))
         s.add(Unit(id="u2", kind="cg", area_code="450103", name_zh="二", name_en="two"))
-        s.add(Cell(code=CELL, community="c", street="s", district="450102", grid_version="v1",
+        now = utcnow()
+        s.add(GridVersion(id=1, checksum="v1", source="test", cells=1, loaded_at=now,
+                          valid_from=now))  # fmt: skip
+        s.flush()
+        s.add(Cell(code=CELL, community="c", street="s", district="450102", grid_version=1,
                    lon=108.3, lat=22.8))  # fmt: skip
         s.add(EventType(code="0101", standard="GB/T", class_code="01", class_zh="市容",
                         class_en="appearance", name_zh="垃圾", name_en="litter", accept_limit=1,
@@ -119,7 +123,7 @@ def _seed(engine: Engine) -> int:
         s.flush()
         case = Case(case_no="C1", event_type="0101", status=CaseStatus.dispatched, lon=108.3,
                     lat=22.8, input_lon=108.3, input_lat=22.8, cell=CELL, community="c",
-                    street="s", district="450102", grid_version="v1",
+                    street="s", district="450102", grid_version=1,
                     reporter_id=ALICE.user_id, captured_at=utcnow())  # fmt: skip
         s.add(case)
         s.flush()

@@ -150,7 +150,8 @@ def is_error_shape(body: Any) -> bool:
 
 
 def check(case: Any, response: Any) -> None:
-    what = (response.status_code, case.as_curl_command(), response.text[:500])
+    # bytes, not text: a download (XLSX) is not UTF-8
+    what = (response.status_code, case.as_curl_command(), response.content[:500])
     assert response.status_code < 500, what
     if response.status_code >= 400:
         assert is_error_shape(response.json()), what
