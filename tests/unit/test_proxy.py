@@ -5,13 +5,17 @@ from disk, bodies over the photo limit refused in the app's JSON shape, no /metr
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from proxykit import logged, needs_nginx
 
+from dispatch.feed.client import FeedClient
 from dispatch.ops.launch import free_port
 from dispatch.ops.proxy import Proxy, ProxyConfig, body_limit
 
@@ -91,3 +95,24 @@ def test_the_access_log_is_json_without_query_strings(http: httpx.Client, proxy:
     assert mine["path"] == "/static/css/base.css"
     assert mine["upstream"] == ""  # served from disk
     assert "secret-in-url" not in proxy.access_log.read_text()
+
+
+async def test_a_feed_client_retries_a_proxy_with_no_process_behind_it(proxy: Proxy) -> None:
+    """A 503 handshake is a deployment between processes, not a refusal: the client
+    (dispatch.feed.client) keeps trying, where a 403 (origin) would end it."""
+    feed = FeedClient(f"http://{proxy.cfg.listen}", "a-token", max_backoff_s=0.05)
+    listening = asyncio.ensure_future(anext(feed.events()))
+    marker = len(feed_handshakes(proxy))
+    async with asyncio.timeout(10):  # nginx says so only in its log: polled, with a deadline
+        while len(tries := feed_handshakes(proxy)[marker:]) < 3 and not listening.done():
+            await asyncio.sleep(0.05)
+    assert not listening.done()  # three handshakes answered 503, none taken as final
+    assert {t["status"] for t in tries} == {503}
+    await feed.close()
+    listening.cancel()
+
+
+def feed_handshakes(proxy: Proxy) -> list[dict[str, Any]]:
+    log = proxy.access_log
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [e for e in map(json.loads, lines) if e["path"] == "/api/v1/feed"]
