@@ -366,9 +366,9 @@ def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime |
 from dispatch.auth.cli import user  # noqa: E402  (registered below)
 from dispatch.catalogue.cli import grid_versions, load_grid  # noqa: E402
 from dispatch.open311.cli import open311_key  # noqa: E402
-from dispatch.ops.cli import backup, restore  # noqa: E402
+from dispatch.ops.cli import backup, restore, stack  # noqa: E402
 
-for command in (load_grid, grid_versions, user, open311_key, backup, restore):
+for command in (load_grid, grid_versions, user, open311_key, backup, restore, stack):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     #: intake groups concurrent reports into one transaction of at most this many
     intake_batch_max: int = 64
     log_level: str = "INFO"
-    # --- operations (docs/operations-observe.md) ---
+    # --- operations (docs/operations.md, "Health, metrics and logs") ---
     #: json (one object per line), text (for a terminal) or auto: text on a terminal, else json
     log_format: Literal["auto", "json", "text"] = "auto"
     #: one line per request (route template, status, duration, request id; never bodies)

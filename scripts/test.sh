@@ -6,6 +6,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 apt_install "postgresql-$PG_MAJOR-postgis-3" || log "PostGIS tests will be skipped (not in CI)"
 # the browser tests: Debian's Chromium (never a downloaded browser build) and a CJK font
 apt_install chromium chromium-driver fonts-wqy-microhei
+# the proxy of the multi-process stack: its config is checked with nginx -t, and the stack
+# tests run private nginx instances on free ports (never a system one)
+apt_install nginx
 ensure_services
 ensure_venv
 ensure_web

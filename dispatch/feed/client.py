@@ -115,7 +115,9 @@ class FeedClient:
             except (OSError, TimeoutError):
                 pass  # network or server away: reconnect below
             except InvalidStatus as exc:
-                raise FeedRefused(exc.response.status_code, "handshake refused") from exc
+                if exc.response.status_code < 500:  # refused (origin, path): final
+                    raise FeedRefused(exc.response.status_code, "handshake refused") from exc
+                # 5xx: a proxy with no process behind it, a process going away: retry
             finally:
                 self.ready.clear()
                 self._ws = None

@@ -62,6 +62,10 @@ class Child:
             self.stop()
             raise RuntimeError(f"{self.cmd[0]} did not start: {self.log.read_text()[-3000:]}")
 
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
@@ -74,6 +78,16 @@ class Child:
             proc.wait()
 
 
+#: uvicorn's line once the app's lifespan (migrations, grid, city) is done
+APP_READY_LINE = "Application startup complete"
+
+
+def serve_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """``griddispatch serve`` on ``port``; its access log follows GRIDDISPATCH_ACCESS_LOG."""
+    return [sys.executable, "-m", "dispatch.cli", "serve", "--host", host, "--port", str(port),
+            "--log-level", "info"]  # fmt: skip
+
+
 class AppServer:
     """``griddispatch serve`` in a child process, with settings from ``env``."""
 
@@ -82,8 +96,7 @@ class AppServer:
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "info"]  # fmt: skip
+        cmd = serve_command(self.port)
         environ = {
             **os.environ,
             "GRIDDISPATCH_ACCESS_LOG": "false",  # quiet, unless the caller's env turns it on
@@ -94,7 +107,7 @@ class AppServer:
             **env,
         }
         self.log = tmp / f"server-{self.port}.log"
-        self.child = Child(cmd, self.log, "Application startup complete", environ)
+        self.child = Child(cmd, self.log, APP_READY_LINE, environ)
 
     def start(self) -> AppServer:
         self.child.start()

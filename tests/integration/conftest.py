@@ -130,7 +130,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A Redis of the module's own (tests stop and start it), stopped at the end."""
+    """A Redis of the module's own on a free port: a test may stop it, nobody else uses it."""
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     try:
         yield server
