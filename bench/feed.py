@@ -29,19 +29,17 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import orjson
 import shapely
-import websockets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.wsraw import Tally, connect  # noqa: E402
 from dispatch.ops.launch import AppServer, RedisServer  # noqa: E402
 from geo import Grid  # noqa: E402
 
@@ -52,58 +50,36 @@ EVENTS_PER_REPORT = 4.2  # case.reported + case.dispatched + 1–3 ticket.dispat
 # ---------------------------------------------------------------- clients (child processes)
 
 
-async def _client(url: str, token: str, ready: asyncio.Event, stop: asyncio.Event,
-                  lat: list[float], gaps: list[int], counts: list[int]) -> None:  # fmt: skip
-    async with websockets.connect(url, max_size=2**22, open_timeout=60, ping_interval=None) as ws:
-        await ws.send(orjson.dumps({"type": "auth", "token": token}).decode())
-        last = None
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), 0.5)
-            except TimeoutError:
-                continue
-            m = orjson.loads(raw)
-            if m.get("type") == "ready":
-                last = m["head"]
-                ready.set()
-            elif "seq" in m:
-                now = time.time()
-                at = datetime.fromisoformat(m["at"].replace("Z", "+00:00")).timestamp()
-                lat.append(now - at)
-                if last is not None and m["seq"] != last + 1:
-                    gaps.append(m["seq"] - last - 1)
-                last = m["seq"]
-                counts[0] += 1
-
-
 def client_proc(urls: list[str], token: str, n: int, conn: Any) -> None:
+    """``n`` raw feed clients (bench/wsraw.py) in one event loop; reports what they saw."""
+    import uvloop
+
     async def main() -> None:
-        stop = asyncio.Event()
-        lat: list[float] = []
-        gaps: list[int] = []
-        counts = [0]
-        readies = [asyncio.Event() for _ in range(n)]
-        tasks = []
+        tally = Tally()
+        readies = [asyncio.get_running_loop().create_future() for _ in range(n)]
+        feeds = []
         for i in range(n):
-            url = urls[i % len(urls)]
-            tasks.append(
-                asyncio.create_task(_client(url, token, readies[i], stop, lat, gaps, counts))
-            )
-            if i % 50 == 49:
-                await asyncio.sleep(0.01)  # pace the handshakes a little
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 300)
+
+            def ready(head: int, r: asyncio.Future[int] = readies[i]) -> None:
+                if not r.done():
+                    r.set_result(head)
+
+            feeds.append(await connect(urls[i % len(urls)], token, tally, ready))
+        await asyncio.wait_for(asyncio.gather(*readies), 300)
         conn.send("ready")
         await asyncio.to_thread(conn.recv)  # "start"
-        lat.clear()
-        gaps.clear()
-        counts[0] = 0
-        await asyncio.to_thread(conn.recv)  # "stop"
-        await asyncio.sleep(1.0)  # let the last events of the run arrive
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        conn.send((np.array(lat, dtype=np.float64), int(sum(gaps)), counts[0]))
+        tally.reset()
+        await asyncio.to_thread(conn.recv)  # "stop": the reports are all answered
+        last = await asyncio.to_thread(conn.recv)  # the head once the posting stopped
+        async with asyncio.timeout(30):  # the last events of the run still on their way
+            while any(f.last is None or f.last < last for f in feeds) and not tally.closed:
+                await asyncio.sleep(0.05)  # a load generator's poll, not a test's wait
+        conn.send((np.array(tally.latency, dtype=np.float64), tally.gaps, tally.messages,
+                   len(tally.closed)))  # fmt: skip
+        for f in feeds:
+            f.close()
 
-    asyncio.run(main())
+    uvloop.run(main())
 
 
 # ---------------------------------------------------------------- load (this process)
@@ -186,12 +162,14 @@ def run(bases: list[str], n_clients: int, args: argparse.Namespace, grid: Grid) 
     h1 = head(bases[0], boss)
     for pipe in pipes:
         pipe.send("stop")
+        pipe.send(h1 if args.role == "commander" else 0)
     results = [pipe.recv() for pipe in pipes]
     for p in procs:
         p.join(30)
     lat = np.concatenate([r[0] for r in results]) * 1000
     missed = sum(r[1] for r in results)
     received = sum(r[2] for r in results)
+    closed = sum(r[3] for r in results)
     dropped = sum(s["dropped_slow"] for s in feed_stats(bases, boss)) - dropped0
     made = h1 - h0
     q = np.percentile(lat, [50, 95, 99]) if len(lat) else [float("nan")] * 3
@@ -201,7 +179,7 @@ def run(bases: list[str], n_clients: int, args: argparse.Namespace, grid: Grid) 
         f"= {received / max(n_clients, 1) / args.duration:6.1f} events/s per client "
         f"(expected {made / args.duration:6.1f}) | latency ms p50 {q[0]:7.1f} p95 {q[1]:7.1f} "
         f"p99 {q[2]:7.1f} max {lat.max() if len(lat) else float('nan'):7.1f} | "
-        f"seq gaps {missed} (0 expected for city-wide roles) | dropped {dropped}",
+        f"seq gaps {missed} (0 expected for city-wide roles) | dropped {dropped} | closed {closed}",
         flush=True,
     )
 

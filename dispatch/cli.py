@@ -267,6 +267,8 @@ def serve(
         workers=workers,
         access_log=False,  # the app writes its own (dispatch.ops.middleware)
         ws_per_message_deflate=settings.ws_deflate,
+        # uvicorn's own websockets protocol, handing the feed its transport (feed/wire.py)
+        ws="dispatch.feed.wire:FeedWebSocketProtocol",
     )
 
 

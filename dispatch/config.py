@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     feed_origins: list[str] = []
     #: events a socket may have waiting; a client that falls this far behind is dropped
     feed_queue_max: int = 1000
+    #: bytes a live socket may have unsent (written, not yet taken by the client); past
+    #: this it is dropped like a full queue
+    feed_backlog_max: int = 2 * 2**20
     #: the most events a reconnecting client is replayed; further behind → resync
     feed_replay_max: int = 100_000
     feed_heartbeat_s: float = 15.0

@@ -27,7 +27,7 @@ from dispatch.enums import CaseStatus, PhotoKind, TicketRole, TicketStatus
 from dispatch.errors import DomainError, Unprocessable
 from dispatch.feed.log import json_default
 from dispatch.feed.models import Event
-from dispatch.feed.sequence import mark
+from dispatch.feed.sequence import mark, take_numbers
 from dispatch.photos.models import Photo
 from dispatch.state import AppState
 from dispatch.tickets.deadlines import deadlines_for
@@ -80,17 +80,21 @@ def write_fast(
     return out
 
 
+# both columns of each unique index constrained, so both are index searches (with the key
+# alone, SQLite scans the whole index: a cost that grows with every report ever filed)
 _KNOWN = text(
-    "SELECT user_id, key FROM idempotency_record WHERE key IN :keys "
-    "UNION ALL SELECT reporter_id, client_key FROM report WHERE client_key IN :keys"
-).bindparams(bindparam("keys", expanding=True))
+    "SELECT user_id, key FROM idempotency_record WHERE user_id IN :users AND key IN :keys "
+    "UNION ALL SELECT reporter_id, client_key FROM report "
+    "WHERE reporter_id IN :users AND client_key IN :keys"
+).bindparams(bindparam("users", expanding=True), bindparam("keys", expanding=True))
 
 
 def _known_keys(s: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
     """Keys already answered (or reported): two index lookups in one statement."""
     if not keys:
         return set()
-    rows = s.connection().execute(_KNOWN, {"keys": sorted({k for _, k in keys})}).all()
+    params = {"users": sorted({u for u, _ in keys}), "keys": sorted({k for _, k in keys})}
+    rows = s.connection().execute(_KNOWN, params).all()
     return {(int(u), str(k)) for u, k in rows} & keys
 
 
@@ -183,7 +187,7 @@ def _case_row(state: AppState, p: Prepared, cid: int) -> dict[str, Any]:
     a, b, loc, now = p.assignment, p.body, p.loc, p.received_at
     assert a is not None
     return dict(
-        id=cid, case_no=case_number(cid, now), event_type=p.event.code,
+        id=cid, case_no=case_number(cid, now, state.calendar.tz), event_type=p.event.code,
         status=CaseStatus.dispatched.value, version=1, urgent=p.event.urgent, lon=loc.lon,
         lat=loc.lat, input_crs=b.crs, input_lon=b.lon, input_lat=b.lat,
         accuracy_m=b.accuracy_m, near_edge=bool(loc.near_edge), snapped_m=loc.snapped_m,
@@ -196,10 +200,17 @@ def _case_row(state: AppState, p: Prepared, cid: int) -> dict[str, Any]:
 
 
 def _write_rows(s: Session, **rows: list[dict[str, Any]]) -> None:
-    """Multi-row INSERTs through Core (no ORM objects), parents first, then photo links;
-    the events are numbered at commit like any others."""
+    """Multi-row INSERTs through Core (no ORM objects), parents first, then photo links.
+
+    On SQLite the events take their numbers as they are inserted; elsewhere they are
+    numbered at commit like any others (feed/sequence.py)."""
     conn = s.connection()
-    if rows.get("events"):
+    events = rows.get("events")
+    if events and conn.dialect.name == "sqlite":  # the writer holds the only write lock
+        first = take_numbers(s, len(events))
+        for n, ev in enumerate(events):
+            ev["seq"] = first + n
+    elif events:
         mark(s)
     tables = {"cases": Case, "reports": Report, "tickets": Ticket, "events": Event,
               "records": IdempotencyRecord}  # fmt: skip

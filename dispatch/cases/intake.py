@@ -13,8 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import func, select, text
 from sqlmodel import Session, col
@@ -210,9 +209,9 @@ def _next_case_id(s: Session) -> int:
     return int(s.execute(select(func.coalesce(func.max(Case.id), 0))).scalar_one()) + 1
 
 
-def case_number(case_id: int, at: datetime) -> str:
-    local = at.astimezone(ZoneInfo("Asia/Shanghai"))
-    return f"{local:%Y%m%d}-{case_id:06d}"
+def case_number(case_id: int, at: datetime, tz: tzinfo) -> str:
+    """案件编号: the city's local date of filing, then the case id."""
+    return f"{at.astimezone(tz):%Y%m%d}-{case_id:06d}"
 
 
 def _open_case(state: AppState, s: Session, p: Prepared) -> tuple[Case, Report]:
@@ -225,7 +224,7 @@ def _open_case(state: AppState, s: Session, p: Prepared) -> tuple[Case, Report]:
     )
     case = Case(
         id=cid,
-        case_no=case_number(cid, now),
+        case_no=case_number(cid, now, state.calendar.tz),
         event_type=p.event.code,
         status=status,
         urgent=p.event.urgent,

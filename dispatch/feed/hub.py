@@ -7,8 +7,12 @@ event to every subscriber allowed to see it. Since ``seq`` is gapless and in com
 the wake-ups arrive or get lost: the bus is only a hint, and while it is unhealthy the hub
 polls the log instead.
 
-Each subscriber has a bounded queue; the hub only ever puts without waiting, so a slow
-client fills its own queue and is dropped (told to resync), never slowing the others.
+A subscriber is served one of two ways. Until its replay is done (and wherever the server
+gives no :class:`~dispatch.feed.wire.Wire`), it has a bounded queue that its own task
+sends from. Live and wired, the hub writes each batch's frames straight to its socket, one
+write per socket per batch, each event framed once for all sockets. Either way the hub
+never waits: a slow client fills its own queue, or its socket's send buffer, and is dropped
+(told to resync), never slowing the others.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from dispatch.feed import reader
 from dispatch.feed.audience import audience_key, may_see
 from dispatch.feed.bus import Bus, make_bus
 from dispatch.feed.sequence import on_commit
+from dispatch.feed.wire import Wire, text_frame
 
 if TYPE_CHECKING:
     from dispatch.state import AppState
@@ -47,6 +52,8 @@ class HubConfig:
     degraded_poll_s: float = 0.25
     #: check every connected token this often (revoked, expired, user disabled)
     revalidate_s: float = 30.0
+    #: a wired socket with more unsent bytes than this is dropped as too slow
+    backlog_max: int = 2 * 2**20
 
 
 @dataclass(eq=False)
@@ -58,6 +65,24 @@ class Subscriber:
     dropped: asyncio.Future[tuple[int, str]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    #: set once live: the hub then writes frames straight to the socket
+    wire: Wire | None = None
+    #: loop time of the last live write (heartbeats go out when it is old)
+    written_at: float = 0.0
+
+    def go_direct(self, wire: Wire, last: int) -> None:
+        """Hand the socket to the hub, first sending what queued up during the replay.
+
+        Runs without a pause, so no batch can slip in between the queue and the wire."""
+        pending = []
+        while not self.queue.empty():
+            seq, text = self.queue.get_nowait()
+            if seq > last:
+                pending.append(text_frame(text))
+        if pending:
+            wire.write(b"".join(pending))
+        self.wire = wire
+        self.written_at = asyncio.get_running_loop().time()
 
     def drop(self, code: int, reason: str) -> None:
         if not self.dropped.done():
@@ -147,9 +172,13 @@ class FeedHub:
                 sub.drop(4401, "token revoked")
 
     def stats(self) -> dict[str, Any]:
+        subs = self.subscribers()
+        wired = [s.wire for s in subs if s.wire is not None]
         return {
-            "clients": sum(len(g) for g in self._groups.values()),
-            "max_queued": max((sub.queue.qsize() for sub in self.subscribers()), default=0),
+            "clients": len(subs),
+            "wired": len(wired),
+            "max_queued": max((sub.queue.qsize() for sub in subs), default=0),
+            "max_backlog": max((w.backlog() for w in wired), default=0),
             "cursor": self.cursor,
             "delivered": self.delivered,
             "dropped_slow": self.dropped_slow,
@@ -207,20 +236,44 @@ class FeedHub:
                 return
 
     def _fan_out(self, events: list[reader.FeedEvent]) -> None:
+        frames: dict[int, bytes] = {}  # each event framed once, for every wired socket
+        now = asyncio.get_running_loop().time()
         for group in list(self._groups.values()):
             who = next(iter(group)).principal
-            visible = [(e.seq, e.text) for e in events if may_see(who, e)]
+            visible = [e for e in events if may_see(who, e)]
             if not visible:
                 continue
+            blob = b""
             for sub in list(group):
                 if sub.dropped.done():
                     continue
-                try:
-                    for item in visible:
-                        sub.queue.put_nowait(item)
-                except asyncio.QueueFull:
-                    self.dropped_slow += 1
-                    sub.drop(4409, "client too slow: reload the snapshot")
+                wire = sub.wire
+                if wire is None:
+                    self._enqueue(sub, visible)
+                    continue
+                if not wire.open:
+                    continue  # the client left; its own task is unsubscribing it
+                if wire.backlog() > self.config.backlog_max:
+                    self._drop_slow(sub)
+                    continue
+                if not blob:
+                    for e in visible:
+                        if e.seq not in frames:
+                            frames[e.seq] = text_frame(e.text)
+                    blob = b"".join(frames[e.seq] for e in visible)
+                wire.write(blob)
+                sub.written_at = now
+
+    def _enqueue(self, sub: Subscriber, visible: list[reader.FeedEvent]) -> None:
+        try:
+            for e in visible:
+                sub.queue.put_nowait((e.seq, e.text))
+        except asyncio.QueueFull:
+            self._drop_slow(sub)
+
+    def _drop_slow(self, sub: Subscriber) -> None:
+        self.dropped_slow += 1
+        sub.drop(4409, "client too slow: reload the snapshot")
 
     # ------------------------------------------------------------ revalidation
 
@@ -248,6 +301,7 @@ def make_hub(state: AppState) -> FeedHub:
         poll_s=s.feed_poll_s,
         degraded_poll_s=s.feed_degraded_poll_s,
         revalidate_s=s.feed_revalidate_s,
+        backlog_max=s.feed_backlog_max,
     )
     bus = make_bus(s.redis_url, s.redis_prefix)
     return FeedHub(state.db.read_engine, state.db.engine, bus, config, state.auth.valid_hashes)

@@ -26,6 +26,7 @@ from dispatch.errors import DomainError, Forbidden
 from dispatch.feed import reader
 from dispatch.feed.audience import may_see
 from dispatch.feed.hub import PAGE, Subscriber
+from dispatch.feed.wire import EXTENSION, Wire, text_frame
 from dispatch.ops.logs import note_user
 from dispatch.state import AppState
 
@@ -53,7 +54,9 @@ async def snapshot(state: StateDep, principal: PrincipalDep) -> Snapshot:
 
 class FeedStats(BaseModel):
     clients: int = Field(description="sockets connected to this process")
+    wired: int = Field(description="of those, live ones the hub writes frames to directly")
     max_queued: int = Field(description="the longest queue of events waiting for a socket")
+    max_backlog: int = Field(description="the most bytes written to a socket but not yet sent")
     cursor: int = Field(description="the last seq this process has delivered")
     delivered: int = Field(description="events read from the log since the process started")
     dropped_slow: int = Field(description="sockets dropped for falling behind")
@@ -99,6 +102,7 @@ async def feed(ws: WebSocket, since: int | None = Query(default=None, ge=0)) -> 
         return
     note_user(principal.user_id)
     hub = state.feed
+    wire = _wire(ws)
     sub, live_from = hub.subscribe(principal, token_hash(token))
     try:
         await ws.send_text(_control("ready", head=live_from, since=since))
@@ -108,8 +112,8 @@ async def feed(ws: WebSocket, since: int | None = Query(default=None, ge=0)) -> 
             sub.drop(RESYNC, "since is out of range: reload the snapshot")
             last = live_from
         else:
-            last = await _replay(ws, state, principal, since, live_from)
-        await _serve(ws, sub, last, settings.feed_heartbeat_s, lambda: hub.cursor)
+            last = await _replay(ws, wire, state, principal, since, live_from)
+        await _serve(ws, wire, sub, last, settings.feed_heartbeat_s, lambda: hub.cursor)
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away
     except UNAVAILABLE:  # the replay could not read the log
@@ -142,10 +146,22 @@ async def _authenticate(ws: WebSocket, state: AppState) -> tuple[Principal | Non
     return principal, token
 
 
+def _wire(ws: WebSocket) -> Wire | None:
+    wire = ws.scope.get("extensions", {}).get(EXTENSION)
+    return wire if isinstance(wire, Wire) and wire.usable else None
+
+
 async def _replay(
-    ws: WebSocket, state: AppState, principal: Principal, since: int | None, upto: int
+    ws: WebSocket,
+    wire: Wire | None,
+    state: AppState,
+    principal: Principal,
+    since: int | None,
+    upto: int,
 ) -> int:
-    """Send the caller's events in ``(since, upto]`` from the log; the last seq covered."""
+    """Send the caller's events in ``(since, upto]`` from the log; the last seq covered.
+
+    Wired, a page goes out in one write, and the next waits until the socket drains."""
     if since is None:
         return upto
     after = since
@@ -155,19 +171,31 @@ async def _replay(
         )
         if not events:
             break
-        for e in events:
-            if may_see(principal, e):
-                await ws.send_text(e.text)
+        visible = [e.text for e in events if may_see(principal, e)]
+        if wire is not None:
+            await wire.writable()
+            if not wire.open:
+                raise WebSocketDisconnect(1006)
+            wire.write(b"".join(text_frame(t) for t in visible))
+        else:
+            for text in visible:
+                await ws.send_text(text)
         after = events[-1].seq
     return upto
 
 
-async def _serve(ws: WebSocket, sub: Subscriber, last: int, heartbeat_s: float, head: Any) -> None:
+async def _serve(
+    ws: WebSocket, wire: Wire | None, sub: Subscriber, last: int, heartbeat_s: float, head: Any
+) -> None:
     """Live events until the client leaves or the hub drops it.
 
     Sending runs in its own task, so a drop can interrupt a send stuck on a client that
     stopped reading; the three-way wait happens once per connection, not per message."""
-    sender = asyncio.create_task(_send_live(ws, sub, last, heartbeat_s, head))
+    if wire is not None and wire.open:
+        sub.go_direct(wire, last)
+        sender = asyncio.create_task(_heartbeats(ws, sub, heartbeat_s, head))
+    else:
+        sender = asyncio.create_task(_send_live(ws, sub, last, heartbeat_s, head))
     receiver = asyncio.create_task(_drain_incoming(ws))
     try:
         waiting: set[asyncio.Future[Any]] = {sender, receiver, sub.dropped}
@@ -204,6 +232,19 @@ async def _send_live(
             if seq > last:
                 await ws.send_text(text)
                 last = seq
+
+
+async def _heartbeats(ws: WebSocket, sub: Subscriber, heartbeat_s: float, head: Any) -> None:
+    """A wired socket's own task: the hub writes its events; this says "still here" when
+    nothing went out for ``heartbeat_s``."""
+    loop = asyncio.get_running_loop()
+    while True:
+        idle = loop.time() - sub.written_at
+        if idle >= heartbeat_s:
+            await ws.send_text(_control("heartbeat", head=head()))
+            sub.written_at = loop.time()
+            idle = 0.0
+        await asyncio.sleep(heartbeat_s - idle)  # a period, not a wait for an event
 
 
 async def _drain_incoming(ws: WebSocket) -> None:

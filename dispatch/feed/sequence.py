@@ -18,6 +18,10 @@ first. A rollback undoes the bump with the rows, so there are no holes. The lock
 only for these two statements and the commit itself, after all the transaction's other
 work, so it cannot take part in a deadlock.
 
+Where a transaction holds the database's only write lock from its start (SQLite's
+``BEGIN IMMEDIATE``: writers are serial anyway), the intake's bulk path takes its numbers
+when it inserts (:func:`take_numbers`), sparing the UPDATE of every event row at commit.
+
 Code that writes events calls :func:`mark` (``record`` does); a hook on every
 :class:`~sqlalchemy.orm.Session` does the numbering in ``before_commit`` and, after the
 commit, hands the new head to whoever :func:`on_commit` registered for that engine (the
@@ -35,6 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 _WROTE = "feed.wrote_events"
+_TOOK = "feed.took_numbers"
 _HEAD = "feed.head"
 
 _COUNT = text("SELECT count(*) FROM event_log WHERE seq IS NULL")
@@ -56,6 +61,18 @@ _lock = threading.Lock()
 def mark(session: Session) -> None:
     """This transaction wrote event rows: number them at commit."""
     session.info[_WROTE] = True
+
+
+def take_numbers(session: Session, n: int) -> int:
+    """The first of ``n`` numbers for events about to be inserted with them.
+
+    Only for a transaction that has held the database's only write lock since it began
+    (SQLite, ``BEGIN IMMEDIATE``): no other writer can commit in between, so numbering at
+    insert is numbering in commit order. Events marked with :func:`mark` in the same
+    transaction are still numbered at commit, after these."""
+    head = int(session.connection().execute(_BUMP, {"n": n}).scalar_one())
+    session.info[_TOOK] = True
+    return head - n + 1
 
 
 def number_events(conn: Connection) -> int | None:
@@ -92,10 +109,13 @@ def on_commit(engine: Engine, callback: Callable[[int], None]) -> Callable[[], N
 
 @event.listens_for(Session, "before_commit")
 def _number_before_commit(session: Session) -> None:
-    if not session.info.pop(_WROTE, False):
-        return
-    session.flush()  # the events must be rows before they can be numbered
-    head = number_events(session.connection())
+    wrote, took = session.info.pop(_WROTE, False), session.info.pop(_TOOK, False)
+    head = None
+    if wrote:
+        session.flush()  # the events must be rows before they can be numbered
+        head = number_events(session.connection())
+    if head is None and took:  # read back: a savepoint may have undone what was taken
+        head = read_head(session.connection())
     if head is not None:
         session.info[_HEAD] = head
 
@@ -116,5 +136,5 @@ def _announce_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_after_rollback(session: Session, _previous: object) -> None:
     if not session.in_transaction():
-        session.info.pop(_WROTE, None)
-        session.info.pop(_HEAD, None)
+        for key in (_WROTE, _TOOK, _HEAD):
+            session.info.pop(key, None)

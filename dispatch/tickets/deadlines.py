@@ -183,9 +183,11 @@ def traffic_light(
     if now.astimezone(UTC) > due_at.astimezone(UTC):
         return "red"
     allowed = _elapsed_us(start, due_at, unit, cal)
-    elapsed = _elapsed_us(start, now, unit, cal)
     if allowed <= 0:
         return "yellow"  # nothing allowed and not yet late: as close to red as it gets
+    if now <= start:  # nothing elapsed yet (every ticket at dispatch): no calendar walk
+        return "green"
+    elapsed = _elapsed_us(start, now, unit, cal)
     return "yellow" if Fraction(elapsed, allowed) >= YELLOW_AT else "green"
 
 

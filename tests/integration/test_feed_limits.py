@@ -22,6 +22,7 @@ from dispatch.simulate import Simulation
 from geo import Grid
 
 QUEUE_MAX = 50
+BACKLOG_MAX = 20_000  # bytes: a live socket's limit, about 20 events
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, nanning_grid: Grid) -> Iter
         f"sqlite:///{tmp / 'gd.sqlite'}",
         tmp,
         GRIDDISPATCH_FEED_QUEUE_MAX=str(QUEUE_MAX),
+        GRIDDISPATCH_FEED_BACKLOG_MAX=str(BACKLOG_MAX),
         GRIDDISPATCH_FEED_REPLAY_MAX="5",
     ).start()
     try:
@@ -62,7 +64,9 @@ async def test_a_slow_client_is_dropped_and_the_others_miss_nothing(served: Remo
     events = await started(fast)
     start = fast.last_seq
     assert start is not None
-    dropped_before = feed_stats(served)["dropped_slow"]
+    stats = feed_stats(served)
+    assert stats["wired"] >= 1  # live sockets are written to directly (dispatch/feed/wire.py)
+    dropped_before = stats["dropped_slow"]
     for n in range(2000):
         await report(served, k=n)
         if feed_stats(served)["dropped_slow"] > dropped_before:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from dispatch.db import Database, transaction
 from dispatch.feed.log import record
-from dispatch.feed.sequence import read_head
+from dispatch.feed.sequence import on_commit, read_head, take_numbers
 from dispatch.migrate import upgrade
 
 
@@ -110,6 +110,62 @@ def test_a_transaction_that_wrote_no_event_leaves_the_head_alone(db: Database) -
     with transaction(db.engine) as s:
         s.execute(text("SELECT 1"))
     assert head(db.engine) == 0
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    yield from _migrated(f"sqlite:///{tmp_path / 'gd.sqlite'}")
+
+
+def _insert_numbered(s: Session, *types: str) -> None:
+    """What the intake's bulk path does on SQLite: numbers taken at insert."""
+    first = take_numbers(s, len(types))
+    for n, t in enumerate(types):
+        s.execute(
+            text("INSERT INTO event_log (seq, type, at, data) VALUES (:seq, :t, :at, '{}')"),
+            {"seq": first + n, "t": t, "at": "2026-12-01 00:00:00.000000"},
+        )
+
+
+def test_numbers_taken_at_insert_come_before_those_given_at_commit(
+    sqlite_db: Database,
+) -> None:
+    heads: list[int] = []
+    unregister = on_commit(sqlite_db.engine, heads.append)
+    with transaction(sqlite_db.engine) as s:
+        record(s, "test.first")
+    with transaction(sqlite_db.engine) as s:
+        _insert_numbered(s, "test.bulk1", "test.bulk2")
+        record(s, "test.orm")  # numbered at commit, after the taken ones
+    with transaction(sqlite_db.engine) as s:
+        _insert_numbered(s, "test.bulk3")
+    unregister()
+    assert [(r[1], r[2]) for r in seqs(sqlite_db.engine)] == [
+        (1, "test.first"), (2, "test.bulk1"), (3, "test.bulk2"), (4, "test.orm"),
+        (5, "test.bulk3"),
+    ]  # fmt: skip
+    assert heads == [1, 4, 5]  # the listeners hear the head of each commit
+
+
+def _taken_then_undone(s: Session) -> None:
+    with s.begin_nested():
+        _insert_numbered(s, "test.undone1", "test.undone2")
+        raise RuntimeError
+
+
+def test_numbers_taken_in_an_undone_savepoint_leave_no_hole(sqlite_db: Database) -> None:
+    heads: list[int] = []
+    unregister = on_commit(sqlite_db.engine, heads.append)
+    with transaction(sqlite_db.engine) as s:
+        with pytest.raises(RuntimeError):
+            _taken_then_undone(s)
+        _insert_numbered(s, "test.kept")
+    with transaction(sqlite_db.engine) as s, pytest.raises(RuntimeError):
+        _taken_then_undone(s)
+    unregister()
+    assert [(r[1], r[2]) for r in seqs(sqlite_db.engine)] == [(1, "test.kept")]
+    assert head(sqlite_db.engine) == 1
+    assert heads == [1, 1]  # the second commit wrote nothing: its head is read back
 
 
 @pytest.mark.postgis
