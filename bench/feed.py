@@ -39,47 +39,12 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.wsraw import Tally, connect  # noqa: E402
+from bench.dashboards import Tally, dashboards_proc  # noqa: E402
 from dispatch.ops.launch import AppServer, RedisServer  # noqa: E402
 from geo import Grid  # noqa: E402
 
 PASSWORD = "bench-pass-123"
 EVENTS_PER_REPORT = 4.2  # case.reported + case.dispatched + 1–3 ticket.dispatched (measured)
-
-
-# ---------------------------------------------------------------- clients (child processes)
-
-
-def client_proc(urls: list[str], token: str, n: int, conn: Any) -> None:
-    """``n`` raw feed clients (bench/wsraw.py) in one event loop; reports what they saw."""
-    import uvloop
-
-    async def main() -> None:
-        tally = Tally()
-        readies = [asyncio.get_running_loop().create_future() for _ in range(n)]
-        feeds = []
-        for i in range(n):
-
-            def ready(head: int, r: asyncio.Future[int] = readies[i]) -> None:
-                if not r.done():
-                    r.set_result(head)
-
-            feeds.append(await connect(urls[i % len(urls)], token, tally, ready))
-        await asyncio.wait_for(asyncio.gather(*readies), 300)
-        conn.send("ready")
-        await asyncio.to_thread(conn.recv)  # "start"
-        tally.reset()
-        await asyncio.to_thread(conn.recv)  # "stop": the reports are all answered
-        last = await asyncio.to_thread(conn.recv)  # the head once the posting stopped
-        async with asyncio.timeout(30):  # the last events of the run still on their way
-            while any(f.last is None or f.last < last for f in feeds) and not tally.closed:
-                await asyncio.sleep(0.05)  # a load generator's poll, not a test's wait
-        conn.send((np.array(tally.latency, dtype=np.float64), tally.gaps, tally.messages,
-                   len(tally.closed)))  # fmt: skip
-        for f in feeds:
-            f.close()
-
-    uvloop.run(main())
 
 
 # ---------------------------------------------------------------- load (this process)
@@ -145,9 +110,9 @@ def run(bases: list[str], n_clients: int, args: argparse.Namespace, grid: Grid) 
     procs, pipes = [], []
     per = [n_clients // args.client_procs + (i < n_clients % args.client_procs)
            for i in range(args.client_procs)]  # fmt: skip
-    for n in per:
+    for n in per:  # every client decodes every event (bench/dashboards.py, sample_every=1)
         parent, child = mp.Pipe()
-        p = mp.Process(target=client_proc, args=(urls, watcher, n, child), daemon=True)
+        p = mp.Process(target=dashboards_proc, args=(urls, [watcher], n, 1, child), daemon=True)
         p.start()
         procs.append(p)
         pipes.append(parent)
@@ -155,21 +120,19 @@ def run(bases: list[str], n_clients: int, args: argparse.Namespace, grid: Grid) 
         assert pipe.recv() == "ready"
     dropped0 = sum(s["dropped_slow"] for s in feed_stats(bases, boss))
     h0 = head(bases[0], boss)
-    for pipe in pipes:
-        pipe.send("start")
+    start = time.time() + 0.2
+    for pipe in pipes:  # the clients count what arrives in [start, end)
+        pipe.send((start, start + args.duration))
     report_rate = args.rate / EVENTS_PER_REPORT
     ok = asyncio.run(post_reports(bases, workers, points, report_rate, args.duration))
     h1 = head(bases[0], boss)
-    for pipe in pipes:
-        pipe.send("stop")
-        pipe.send(h1 if args.role == "commander" else 0)
-    results = [pipe.recv() for pipe in pipes]
+    tallies: list[Tally] = [pipe.recv() for pipe in pipes]
     for p in procs:
         p.join(30)
-    lat = np.concatenate([r[0] for r in results]) * 1000
-    missed = sum(r[1] for r in results)
-    received = sum(r[2] for r in results)
-    closed = sum(r[3] for r in results)
+    lat = np.array([x for t in tallies for x in t.latencies]) * 1000
+    missed = sum(t.gaps for t in tallies)
+    received = sum(t.events for t in tallies)
+    closed = sum(sum(t.closed.values()) for t in tallies)
     dropped = sum(s["dropped_slow"] for s in feed_stats(bases, boss)) - dropped0
     made = h1 - h0
     q = np.percentile(lat, [50, 95, 99]) if len(lat) else [float("nan")] * 3

@@ -270,7 +270,7 @@ def run(
         mine = watch[i :: args.dashboard_procs] or watch
         proc = ctx.Process(
             target=dashboards_proc,
-            args=(ws, mine, len(part), args.sample_every, child),
+            args=([ws], mine, len(part), args.sample_every, child),
             daemon=True,
         )
         proc.start()
