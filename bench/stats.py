@@ -152,7 +152,22 @@ def queries(state: AppState, year: int) -> list[tuple[str, Callable[[], Any]]]:
          lambda: hotspots.repeats_geojson(state, c, q(y0, y1))),
         ("report.html · district · month",
          lambda: district_report(state, c, district=district, month=f"{year}-06")),
+        ("figures view · city · one month (its 5 requests)", lambda: figures_view(state, q(*jun))),
+        ("figures view · district · one month",
+         lambda: figures_view(state, q(*jun, district))),
+        ("figures view · city · year · class 06", lambda: figures_view(state, q(y0, y1, **cls))),
     ]  # fmt: skip
+
+
+def figures_view(state: AppState, query: StatsQuery) -> None:
+    """What the command center's figures view asks for on each load (web/static/js/command/
+    figures.js): the units and areas tables, the trend, the hot cells and the repeat places."""
+    c = COMMANDER
+    service.units_table(state, c, query)
+    service.areas_table(state, c, query)
+    service.days_table(state, c, query)
+    hotspots.cells_geojson(state, c, query, limit=3000)
+    hotspots.repeats_geojson(state, c, query)
 
 
 def main() -> None:

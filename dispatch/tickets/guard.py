@@ -133,6 +133,39 @@ def move_row(
     )
 
 
+def change_ticket(
+    s: Session,
+    t: Ticket,
+    sources: Iterable[str],
+    event: str,
+    now: datetime,
+    actor_id: int | None,
+    data: dict[str, Any],
+    **values: Any,
+) -> None:
+    """A guarded write that keeps the ticket's status (e.g. a new due), then its event.
+
+    Same guard as :func:`move_row` (id, version, status among ``sources``); the event has no
+    (entity, from, to): nothing moved in the workflow. Zero rows ⇒ 409.
+    """
+    stmt = (
+        update(Ticket)
+        .where(
+            col(Ticket.id) == t.id,
+            col(Ticket.version) == t.version,
+            col(Ticket.status).in_(sorted(sources)),
+        )
+        .values(version=col(Ticket.version) + 1, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    changed = s.exec(stmt).rowcount
+    s.refresh(t)
+    if changed != 1:
+        raise stale(s, t)
+    record(s, event, actor_id=actor_id, case_id=t.case_id, ticket_id=t.id, unit_id=t.unit_id,
+           at=now, **data, version=t.version)  # fmt: skip
+
+
 def lock_case(s: Session, case_id: int) -> Case | None:
     """The case row, locked for the transaction (PostgreSQL; SQLite writers are serial)."""
     query = select(Case).where(Case.id == case_id).with_for_update()

@@ -11,15 +11,17 @@ A  06010 暴露垃圾 at P → 450103-hw: accepted, resolved, checked: closed.
 B  06010 at P again (A is closed, so a new case): accepted, resolved, the check fails
    (返工), resolved again, checked: closed.
 E  06010 at P a third time: left open. P's cell now has 3 cases of one type (a repeat place).
+   In the test the dispatcher extends its deadline (延期) from the case drawer.
 C  06010 elsewhere: hw returns it (回退); the dispatcher reassigns it to 450103-cgzf, which
    accepts; left open.
 D  09009 乱停放 elsewhere → 450103-jj lead, 450103-cgzf support: both accept and resolve;
    checked: closed.
 
 Hand-computed (docs/evaluation.md), hw: registered A B C E = 4, closed A B = 2, reworked 1,
-tasks 4, returned 1, resolved 3 (all on time), accepted 2 (on time); 结案率 2/4 = 50 %,
-返工率 1/2 = 50 %, 准确派遣率 1 − 1/4 = 75 %, 按期结案率 — (nothing falls due today: every
-close-by time is hours away); score 100 × (0.3·0.5 + 0.3·1 + 0.3·(1 − 0.5) + 0.1·1) = 70.0.
+tasks 4, returned 1, resolved 3 (all on time), accepted 2 (on time), extended 1;
+结案率 2/4 = 50 %, 返工率 1/2 = 50 %, 准确派遣率 1 − 1/4 = 75 %, 延期率 1/4 = 25 %,
+按期结案率 — (nothing falls due today: every close-by time is hours away);
+score 100 × (0.3·0.5 + 0.3·1 + 0.3·(1 − 0.5) + 0.1·1) = 70.0 (延期率 is not weighted).
 cgzf: no case led, tasks 2, both accepted, one resolved on time: (0.3·1 + 0.1·1) / 0.4 = 100.
 jj: D registered and closed, no rework: 100. Ties rank by unit id: cgzf, jj, hw.
 The city: 5 reports, 5 registered, 3 closed (60.0 %), 返工率 1/3, 7 tasks with 1 returned.
@@ -60,12 +62,14 @@ class History:
     def __init__(self, app: LiveApp) -> None:
         self.app = app
         self.cells: dict[str, str] = {}
+        self.cases: dict[str, int] = {}
 
     def report(self, name: str, event_type: str, point: tuple[float, float]) -> int:
         body = {"event_type": event_type, "lon": point[0], "lat": point[1], "description": name}
         out = self.app.post("worker1", "/reports", body, **{"Idempotency-Key": str(uuid.uuid4())})
         assert not out["joined_existing"]
         self.cells[name] = out["location"]["cell"]
+        self.cases[name] = int(out["id"])
         return int(out["id"])
 
     def ticket(self, case_id: int, unit: str) -> int:
@@ -109,16 +113,18 @@ def history(live_app: LiveApp) -> History:
         h.team(d, unit, "resolve")
     h.check(d, True)
     assert h.cells["A"] == h.cells["B"] == h.cells["E"]
-    # the figures come from the rollup job: wait (no event tells) until it ran after the last move
+    return h
+
+
+def rolled_up(app: LiveApp) -> None:
+    """The figures come from the rollup job: wait (no event tells) until it ran after now."""
     done = datetime.now(UTC)
     deadline = done + timedelta(seconds=30)
     while True:
-        table = live_app.get("commander", "/stats/units")
-        rolled = table["rolled_up_at"]
+        rolled = app.get("commander", "/stats/units")["rolled_up_at"]
         if rolled and datetime.fromisoformat(rolled.replace("Z", "+00:00")) > done:
-            break
+            return
         assert datetime.now(UTC) < deadline, "the rollup did not run within 30 s"
-    return h
 
 
 def today() -> date:
@@ -131,7 +137,8 @@ def cell_texts(page: Any, key: str, by: str = "unit") -> dict[str, str]:
 
 
 def units_in_order(page: Any) -> list[str]:
-    return list(page.eval_on_selector_all(".league.by-unit tbody tr", "rs => rs.map(r => r.dataset.unit)"))
+    js = "rs => rs.map(r => r.dataset.unit)"
+    return list(page.eval_on_selector_all(".league.by-unit tbody tr", js))
 
 
 def kpis(page: Any) -> dict[str, str]:
@@ -140,8 +147,24 @@ def kpis(page: Any) -> dict[str, str]:
 
 
 def test_figures_view(open_page: Any, live_app: LiveApp, history: History) -> None:
-    page = open_page("/command", "commander", size=WALL)
+    page = open_page("/command", "dispatcher", size=WALL)
     page.wait_for_selector('.pill.status[data-state="live"]')
+
+    # --- 延期: the dispatcher extends E's deadline from the case drawer
+    e = history.cases["E"]
+    page.locator(f'path.case-marker[data-case="{e}"]').dispatch_event("click")
+    page.click('.case-drawer [data-act="extend"]')
+    page.fill('.act-form input[name="extra"]', "2")
+    page.fill(".act-form textarea", "大件垃圾需调车清运")
+    page.click(".act-form button.primary")
+    page.wait_for_selector('.case-drawer .timeline li[data-type="ticket.extended"]')
+    case = live_app.get("dispatcher", f"/cases/{e}")
+    (ext,) = [x for x in case["timeline"] if x["type"] == "ticket.extended"]
+    assert (ext["data"]["extra"], ext["data"]["reason"]) == (2, "大件垃圾需调车清运")
+    shoot(page, "command-extend-wall")
+    page.click(".case-drawer .drawer-head button")
+
+    rolled_up(live_app)
     page.click('.view-tabs button[data-view="figures"]')
     page.wait_for_selector(f'.league tbody tr[data-unit="{HW}"]')
 
@@ -150,7 +173,8 @@ def test_figures_view(open_page: Any, live_app: LiveApp, history: History) -> No
     assert cell_texts(page, HW) == {
         "rank": "3", "unit": "青秀区市容环卫站", "score": "70.0", "closure_rate": "50.0%",
         "on_time_closure_rate": "—", "rework_rate": "50.0%", "dispatch_accuracy": "75.0%",
-        "registered": "4", "closed": "2", "tickets": "4", "overdue": "0", "overdue_now": "0",
+        "extension_rate": "25.0%", "registered": "4", "closed": "2", "tickets": "4",
+        "overdue": "0", "overdue_now": "0",
     }  # fmt: skip
     cg = cell_texts(page, CG)
     assert (cg["rank"], cg["score"], cg["closure_rate"], cg["tickets"]) == ("1", "100.0", "—", "2")
@@ -270,7 +294,8 @@ def test_figures_view(open_page: Any, live_app: LiveApp, history: History) -> No
 
 
 def test_the_view_follows_the_language(open_page: Any, live_app: LiveApp, history: History) -> None:
-    page = open_page("/command#figures", "dispatcher", size=WALL)
+    rolled_up(live_app)
+    page = open_page("/command#figures", "commander", size=WALL)
     page.wait_for_selector(f'.league tbody tr[data-unit="{HW}"]')
     page.click(".appbar button.lang")
     page.wait_for_selector('.league th[data-col="score"]:has-text("Score")')

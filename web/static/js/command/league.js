@@ -29,6 +29,7 @@ export const UNIT_COLUMNS = [
   rate("on_time_closure_rate"),
   rate("rework_rate", true),
   rate("dispatch_accuracy"),
+  rate("extension_rate", true),
   count("registered"),
   count("closed"),
   count("tickets"),
