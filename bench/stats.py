@@ -200,13 +200,14 @@ def main() -> None:
         print(f"rollup of {n_days} days (and their months): {took:.0f} s, "
               f"{took / n_days:.2f} s a day", flush=True)  # fmt: skip
     with state.db.engine.connect() as conn:
-        for sql in (
+        for query in (
             "SELECT count(*) FROM cases", "SELECT count(*) FROM event_log",
+            "SELECT count(*) FROM event_log WHERE type = 'ticket.extended'",
             "SELECT level || '/' || span, count(*) FROM stats_cube GROUP BY 1 ORDER BY 1",
             "SELECT pg_size_pretty(pg_total_relation_size('stats_cube'))",
             "SELECT pg_size_pretty(pg_total_relation_size('event_log'))",
         ):  # fmt: skip
-            print(" ", sql, "→", [tuple(r) for r in conn.execute(text(sql))])
+            print(" ", query, "→", [tuple(r) for r in conn.execute(text(query))])
     busy = date(args.year, 6, 16)
     t0 = time.perf_counter()
     rollup_day(state.db.engine, state.stats, busy, datetime.now(UTC), wait=True)
