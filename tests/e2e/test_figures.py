@@ -29,6 +29,7 @@ The city: 5 reports, 5 registered, 3 closed (60.0 %), 返工率 1/3, 7 tasks wit
 
 from __future__ import annotations
 
+import csv
 import io
 import uuid
 from collections.abc import Iterator
@@ -232,6 +233,12 @@ def test_figures_view(open_page: Any, live_app: LiveApp, history: History) -> No
     assert (rows[HW]["结案率"], rows[HW]["返工率"]) == (pytest.approx(0.5), pytest.approx(0.5))
     assert rows[HW]["排名"] == 3
     assert dl.value.suggested_filename == f"stats-units-{key[:8]}01_{key}.xlsx"
+    with page.expect_download() as dl:
+        page.click('.fig-toolbar button[data-act="csv"]')
+    lines = list(csv.reader(io.StringIO(dl.value.path().read_bytes().decode("utf-8-sig"))))
+    by_code = {r[0]: dict(zip(lines[0], r, strict=True)) for r in lines[1:]}
+    assert by_code[HW]["综合得分 (Score)"] == "70.00"
+    assert by_code[HW]["延期率 (Extension rate) %"] == "25.00"
 
     # --- streets: 450103901 holds all five cases
     page.click('.hot-mode button[data-mode="streets"]')

@@ -1,7 +1,7 @@
 // /command: the command center's wall screen: the live city map and its side panel.
 import { boot } from "../lib/boot.js";
 import { Catalogue } from "../lib/catalogue.js";
-import { h, icon } from "../lib/dom.js";
+import { h, icon, toast } from "../lib/dom.js";
 import { Feed } from "../lib/feed.js";
 import { fmtTime, onLangChange, t, tr } from "../lib/i18n.js";
 import { createCityMap } from "../lib/map.js";
@@ -76,14 +76,17 @@ async function main() {
   }
   function setView(view) {
     if (!figures) return;
-    tabs.querySelectorAll("button").forEach((b) => b.classList.toggle("active", b.dataset.view === view));
+    for (const b of tabs.querySelectorAll("button")) {
+      b.classList.toggle("active", b.dataset.view === view);
+      b.setAttribute("aria-pressed", String(b.dataset.view === view));
+    }
     layout.hidden = view !== "live";
     history.replaceState(null, "", view === "live" ? location.pathname : "#figures");
     if (view === "live") {
       figures.hide();
       city.map.invalidateSize();
     } else {
-      figures.show();
+      figures.show().catch((err) => toast(t("fig.load_failed", { m: err.message }), "error"));
     }
   }
   setView(location.hash === "#figures" ? "figures" : "live");
