@@ -38,7 +38,7 @@ from dispatch.stats.rollup import (
     StatsContext,
     month_end,
 )
-from dispatch.tickets.models import Ticket
+from dispatch.tickets.models import LIVE_TICKET, Ticket
 
 TICKET = Ticket.__table__  # type: ignore[attr-defined]
 CASES = Case.__table__  # type: ignore[attr-defined]
@@ -190,13 +190,15 @@ def _live(s: Session, ctx: StatsContext, scope: Scope, group: str, level: str) -
     return {k[2:]: t for k, t in computed.tallies(key).items() if k}
 
 
-OPEN_TICKET = ("dispatched", "accepted", "in_progress")
-
-
 def overdue_now(
     s: Session, scope: Scope, group: str, now: datetime, area_level: str | None = None
 ) -> dict[str, int]:
-    """Live tickets past their resolve due right now, per group (not a period figure)."""
+    """Live tickets past their resolve due right now, per group (not a period figure).
+
+    The live-ticket condition is the partial index's own text (``LIVE_TICKET``), not bound
+    parameters, so the planner can use that index in a prepared statement too; the cases
+    are joined only when the area or the event type matters.
+    """
     t, c = TICKET, CASES
     if group == "unit":
         expr = t.c.unit_id
@@ -206,10 +208,12 @@ def overdue_now(
         expr = c.c[area_level]
     else:
         return {}
+    needs_case = group != "unit" or bool(scope.prefix) or scope.types is not None
+    source = t.join(c, c.c.id == t.c.case_id) if needs_case else t
     query = (
         select(expr, func.count())
-        .select_from(t.join(c, c.c.id == t.c.case_id))
-        .where(t.c.status.in_(OPEN_TICKET), t.c.resolve_due < now)
+        .select_from(source)
+        .where(text(f"ticket.{LIVE_TICKET}"), t.c.resolve_due < now)
     )
     if scope.prefix:
         query = query.where(c.c.cell.like(like_prefix(scope.prefix), escape="\\"))

@@ -17,7 +17,7 @@ const REFRESH_MS = 60000; // the rollup recomputes today's figures every minute
 const HOT_LIMIT = 3000;
 const REPEATS_SHOWN = 40;
 /** rates that enter the score as 1 − r (dispatch/stats/figures.py LOWER_IS_BETTER) */
-const LOWER_IS_BETTER = new Set(["rework_rate"]);
+const LOWER_IS_BETTER = new Set(["rework_rate", "extension_rate"]);
 
 const KPIS = [
   ["reports", (x) => num(x.counts.reports)],
@@ -58,13 +58,13 @@ export class FiguresView {
     const date = (name) => h("input", { type: "date", name, value: this.q.custom[name], max: localDay(), onchange: (e) => this.setCustom(name, e.target.value) });
     this.customEl = h("span.custom-days", { hidden: true }, date("from"), h("span", "–"), date("to"));
     this.areaSel = h("select", { name: "area", "aria-label": t("fig.area"), onchange: (e) => this.change({ area: e.target.value }) }, h("option", { value: "" }, t("fig.city")));
-    const clsSel = (this.clsSel = h("select", { name: "class", "aria-label": t("cmd.f_class"), onchange: (e) => this.change({ cls: e.target.value }) },
-      h("option", { value: "" }, t("cmd.f_class")), this.catalogue.groups.map((g) => h("option", { value: g.class_code }, `${g.class_code} ${pick(g, "class")}`))));
+    this.clsSel = h("select", { name: "class", "aria-label": t("cmd.f_class"), onchange: (e) => this.change({ cls: e.target.value }) },
+      h("option", { value: "" }, t("cmd.f_class")), this.catalogue.groups.map((g) => h("option", { value: g.class_code }, `${g.class_code} ${pick(g, "class")}`)));
     this.scopeEl = h("span.scope");
     this.asofEl = h("span.asof");
     const button = (act, ic, key, run) => h("button.tool", { type: "button", dataset: { act }, onclick: run }, icon(ic), tr(key));
     return h("div.fig-toolbar",
-      icon("calendar-days"), seg, this.customEl, this.areaSel, clsSel, this.scopeEl, h("div.spacer"), this.asofEl,
+      icon("calendar-days"), seg, this.customEl, this.areaSel, this.clsSel, this.scopeEl, h("div.spacer"), this.asofEl,
       button("csv", "download", "fig.csv", () => this.download("csv")),
       button("xlsx", "file-spreadsheet", "fig.xlsx", () => this.download("xlsx")),
       button("report", "printer", "fig.report", () => this.reportSheet()));
@@ -146,7 +146,7 @@ export class FiguresView {
         this.api.get("/stats/units", q),
         this.api.get("/stats/areas", q),
         this.api.get("/stats/days", { ...q, unit: this.q.unit }),
-        this.api.get("/stats/hotspots/repeats", { ...q, min_cases: this.q.min }),
+        this.api.get("/stats/hotspots/repeats", { ...q, min_cases: this.q.min, limit: REPEATS_SHOWN }),
         this.hot(),
       ]);
       this.last = { q, units, areas, days, repeats };
@@ -225,9 +225,9 @@ export class FiguresView {
 
   renderRepeats(gj) {
     const feats = gj.features;
-    fill(this.repeatInfo, t("fig.repeats_min", { n: this.q.min }), h("b.count", feats.length));
+    fill(this.repeatInfo, t("fig.repeats_min", { n: this.q.min }), h("b.count", feats.length < REPEATS_SHOWN ? feats.length : `${REPEATS_SHOWN}+`));
     const streets = this.streetNames || new Map();
-    fill(this.repeatsEl, feats.length ? feats.slice(0, REPEATS_SHOWN).map((f) => {
+    fill(this.repeatsEl, feats.length ? feats.map((f) => {
       const p = f.properties;
       const et = this.catalogue.type(p.event_type);
       const street = streets.get(p.street);
