@@ -167,7 +167,7 @@ def figures_view(state: AppState, query: StatsQuery) -> None:
     service.areas_table(state, c, query)
     service.days_table(state, c, query)
     hotspots.cells_geojson(state, c, query, limit=3000)
-    hotspots.repeats_geojson(state, c, query)
+    hotspots.repeats_geojson(state, c, query, limit=40)
 
 
 def main() -> None:

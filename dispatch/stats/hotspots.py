@@ -146,7 +146,7 @@ def cells_geojson(
 ) -> str:
     """The cells with at least ``min_cases`` cases, busiest first, with their counts."""
     w, grid = _where(state, principal, q), state.grid
-    with reading(state.db.read_engine) as s:
+    with reading(state.db.read_engine, roomy=False) as s:
         top = busiest_counts(s, w, "cell", limit, min_cases)
     features = []
     for code, n in top:
@@ -167,7 +167,7 @@ def cells_geojson(
 def streets_geojson(state: AppState, principal: Principal, q: StatsQuery) -> str:
     """Every street of the area with its count of cases (zero included), as polygons."""
     w, grid = _where(state, principal, q), state.grid
-    with reading(state.db.read_engine) as s:
+    with reading(state.db.read_engine, roomy=False) as s:
         counts = counts_by(s, w, "street")
     features = []
     for code in sorted(c for c, a in grid.areas.items() if a.level == "street"):
@@ -197,7 +197,7 @@ def repeats_geojson(
     """重复发生点位: cells with at least ``min_cases`` cases of one event type in the period
     (the ``limit`` with the most)."""
     w, grid, types = _where(state, principal, q), state.grid, state.city.event_types
-    with reading(state.db.read_engine) as s:
+    with reading(state.db.read_engine, roomy=False) as s:
         found = repeats(s, w, min_cases, limit)
     features = []
     for r in found:

@@ -85,7 +85,7 @@ def district_report(state: AppState, principal: Principal, *, district: str, mon
     top_types = sorted(types.rows, key=lambda r: (-r.counts["reports"], r.key))[:TOP_TYPES]
     tz = state.stats.tz
     where = Where(day_bounds(q.first, tz)[0], day_bounds(q.last, tz)[1], district)
-    with reading(state.db.read_engine) as s:
+    with reading(state.db.read_engine, roomy=False) as s:
         top_cells = busiest_counts(s, where, "cell", TOP_CELLS)
         found = repeats(s, where, REPEAT_MIN, TOP_REPEATS)
     grid = state.grid
