@@ -218,6 +218,7 @@ def test_figures_view(open_page: Any, live_app: LiveApp, history: History) -> No
     assert "3 件" in repeat.inner_text()
     assert page.locator(".repeat-list li[data-cell]").count() == 1
     page.wait_for_selector(".hot-map .area-label")  # districts drawn before the picture
+    page.wait_for_selector(".hot-map:not([data-moving])")
     shoot(page, "figures-wall")
 
     # --- the league as XLSX, read back

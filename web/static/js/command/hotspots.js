@@ -127,9 +127,21 @@ export class HotspotLayer {
     );
   }
 
-  /** Move the map's view onto what is drawn (nothing drawn: stay). */
+  /** Move the map's view onto what is drawn (nothing drawn: stay): at once the first time,
+   * flying afterwards; the container says data-moving while it flies. */
   fit(maxZoom = 14) {
-    if (this.bounds?.isValid()) this.city.map.flyToBounds(this.bounds, { padding: [40, 40], maxZoom, duration: 0.8 });
+    if (!this.bounds?.isValid()) return;
+    const map = this.city.map;
+    const opts = { padding: [40, 40], maxZoom };
+    if (!this.fitted) {
+      this.fitted = true;
+      map.fitBounds(this.bounds, { ...opts, animate: false });
+      return;
+    }
+    const el = map.getContainer();
+    el.dataset.moving = "1";
+    map.once("moveend", () => delete el.dataset.moving);
+    map.flyToBounds(this.bounds, { ...opts, duration: 0.8 });
   }
 
   show(on = true) {
