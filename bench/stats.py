@@ -152,7 +152,22 @@ def queries(state: AppState, year: int) -> list[tuple[str, Callable[[], Any]]]:
          lambda: hotspots.repeats_geojson(state, c, q(y0, y1))),
         ("report.html · district · month",
          lambda: district_report(state, c, district=district, month=f"{year}-06")),
+        ("figures view · city · one month (its 5 requests)", lambda: figures_view(state, q(*jun))),
+        ("figures view · district · one month",
+         lambda: figures_view(state, q(*jun, district))),
+        ("figures view · city · year · class 06", lambda: figures_view(state, q(y0, y1, **cls))),
     ]  # fmt: skip
+
+
+def figures_view(state: AppState, query: StatsQuery) -> None:
+    """What the command center's figures view asks for on each load (web/static/js/command/
+    figures.js): the units and areas tables, the trend, the hot cells and the repeat places."""
+    c = COMMANDER
+    service.units_table(state, c, query)
+    service.areas_table(state, c, query)
+    service.days_table(state, c, query)
+    hotspots.cells_geojson(state, c, query, limit=3000)
+    hotspots.repeats_geojson(state, c, query, limit=40)
 
 
 def main() -> None:
@@ -185,13 +200,14 @@ def main() -> None:
         print(f"rollup of {n_days} days (and their months): {took:.0f} s, "
               f"{took / n_days:.2f} s a day", flush=True)  # fmt: skip
     with state.db.engine.connect() as conn:
-        for sql in (
+        for query in (
             "SELECT count(*) FROM cases", "SELECT count(*) FROM event_log",
+            "SELECT count(*) FROM event_log WHERE type = 'ticket.extended'",
             "SELECT level || '/' || span, count(*) FROM stats_cube GROUP BY 1 ORDER BY 1",
             "SELECT pg_size_pretty(pg_total_relation_size('stats_cube'))",
             "SELECT pg_size_pretty(pg_total_relation_size('event_log'))",
         ):  # fmt: skip
-            print(" ", sql, "→", [tuple(r) for r in conn.execute(text(sql))])
+            print(" ", query, "→", [tuple(r) for r in conn.execute(text(query))])
     busy = date(args.year, 6, 16)
     t0 = time.perf_counter()
     rollup_day(state.db.engine, state.stats, busy, datetime.now(UTC), wait=True)

@@ -5,7 +5,9 @@ states and event data; the database's transition check accepts every row): repor
 registration by the system or a dispatcher, one ticket per responsible unit from the
 real routing rules, acceptance, work, resolution, the check and the close, with the side
 flows at fixed rates: not registered, self-handled, returned and reassigned, reworked,
-left open, and an escalation event wherever a deadline passes before the work is done.
+left open, an extension (延期) for half the tickets whose work would outrun their due
+(asked in time, when the work starts), and an escalation event wherever a deadline passes
+before the work is done.
 Due times come from the real calendar (dispatch.tickets.deadlines).
 """
 
@@ -24,8 +26,10 @@ import shapely
 
 from dispatch.state import AppState
 from dispatch.tickets.deadlines import deadlines_for, verify_due
+from dispatch.tickets.deadlines import due as due_after
 
 REJECT, SELF, RETURN, REWORK, OPEN = 0.03, 0.05, 0.04, 0.05, 0.02
+EXTEND = 0.5  # of the tickets that would be late
 MANUAL = 0.3  # registered by hand, the rest by the system at intake
 EVENT_COLS = (
     "(type, at, actor_id, case_id, ticket_id, unit_id, entity, from_status, to_status, data)"
@@ -210,7 +214,14 @@ class Generator:
         buf.ev("ticket.accepted", acc, cid, tid, unit, ("ticket", "dispatched", "accepted"))
         start = acc + self.minutes(20)
         buf.ev("ticket.started", start, cid, tid, unit, ("ticket", "accepted", "in_progress"))
-        return self.finish(buf, cid, t, start + self.minutes(120), acc)
+        done = start + self.minutes(120)
+        if start < t[6] < done and self.rng.random() < EXTEND:  # 延期, approved in time
+            new = due_after(t[6], et.resolve_limit, et.limit_unit, self.cal)
+            buf.ev("ticket.extended", start, cid, tid, unit,
+                   previous_due=t[6], resolve_due=new, extra=et.resolve_limit,
+                   limit_unit=et.limit_unit, reason="延期")  # fmt: skip
+            t[6] = new
+        return self.finish(buf, cid, t, done, acc)
 
     def finish(self, buf: Buffers, cid: int, t: list[Any], done: datetime,
                accepted: datetime | None = None) -> datetime:  # fmt: skip

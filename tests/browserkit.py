@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from apikit import DEMO_PASSWORD
-from serverkit import RemoteApi
+from serverkit import AppServer, RemoteApi
+
+from geo import Grid
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,6 +53,18 @@ class LiveApp:
         )
         assert r.status_code in (200, 201), r.text
         return r.json()
+
+
+@contextmanager
+def served(tmp: Path, grid: Grid, **env: str) -> Iterator[LiveApp]:
+    """``griddispatch serve`` on a free port: SQLite in ``tmp``, in-process bus, ``env`` on top."""
+    if not (ROOT / "web" / "static" / "vendor" / "leaflet" / "leaflet-src.esm.js").exists():
+        raise AssertionError("web/static/vendor is missing: run scripts/setup.sh (npm ci in web/)")
+    server = AppServer(f"sqlite:///{tmp / 'gd.sqlite'}", tmp, REDIS_URL="", **env).start()
+    try:
+        yield LiveApp(server.url, f"127.0.0.1:{server.port}", RemoteApi(server.url, grid))
+    finally:
+        server.stop()
 
 
 @dataclass

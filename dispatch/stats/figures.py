@@ -48,6 +48,7 @@ COUNTS: tuple[Label, ...] = (
     Label("accepted", "签收数", "Tasks accepted"),
     Label("accepted_on_time", "按时签收数", "Accepted on time"),
     Label("returned", "回退数", "Returned"),
+    Label("extensions", "延期数", "Extensions"),
     Label("resolved", "处置数", "Tasks resolved"),
     Label("resolved_on_time", "按期处置数", "Resolved on time"),
     Label("overdue", "超期数", "Deadlines missed"),
@@ -91,11 +92,12 @@ RATES: tuple[Rate, ...] = (
          ("accepted",)),
     Rate("resolve_on_time_rate", "按期处置率", "Resolved on time", "resolved_on_time",
          ("resolved_on_time", "overdue")),
+    Rate("extension_rate", "延期率", "Extension rate", "extensions", ("tickets",)),
 )  # fmt: skip
 RATE_KEYS: tuple[str, ...] = tuple(r.key for r in RATES)
 
 #: rates where lower is better: the composite score uses ``1 − rate``
-LOWER_IS_BETTER = frozenset({"rework_rate"})
+LOWER_IS_BETTER = frozenset({"rework_rate", "extension_rate"})
 
 #: default composite weights for a unit, after CJ/T 292's 专业部门 score (see evaluation.md)
 DEFAULT_WEIGHTS: Mapping[str, float] = {

@@ -87,6 +87,7 @@ class CaseResult:
 @dataclass(slots=True)
 class _Ticket:
     unit: str
+    role: str
     dispatched_at: datetime
     accept_due: datetime
     cycle_start: datetime
@@ -222,7 +223,8 @@ class _Replay:
             ev.at, self.limit.resolve_limit, self.limit.limit_unit, cal
         )
         if ev.ticket_id is not None:
-            self.tickets[ev.ticket_id] = _Ticket(unit, ev.at, accept_due, ev.at, resolve_due)
+            role = str(ev.data.get("role") or "")
+            self.tickets[ev.ticket_id] = _Ticket(unit, role, ev.at, accept_due, ev.at, resolve_due)
         if ev.data.get("role") == "lead":
             if not self.leads:  # the case's close-by time is fixed by its first lead
                 lim = self.limit
@@ -266,6 +268,25 @@ class _Replay:
             ev.at, self.limit.resolve_limit, self.limit.limit_unit, self.rules.calendar
         )
         t.settled = False
+
+    def on_ticket_extended(self, i: int, ev: Ev) -> None:
+        """延期: the deadline in force moves on (it had not passed: the workflow refuses that).
+
+        The lead's extension moves the case's close-by time too (its new due plus the check
+        limit) unless that time has passed already: the due cohort is settled then.
+        """
+        t = self._ticket(ev)
+        if t is None:
+            return
+        lim, cal = self.limit, self.rules.calendar
+        t.resolve_due = _time(ev.data.get("resolve_due")) or due(
+            t.resolve_due, float(ev.data.get("extra") or 0), lim.limit_unit, cal
+        )
+        self.emit(ev.at, t.unit, "extensions")
+        if t.role == "lead" and self.close_due is not None and ev.at < self.close_due:
+            moved = due(t.resolve_due, lim.verify_limit, lim.limit_unit, cal)
+            if moved > self.close_due:
+                self.close_due, self.close_due_set = moved, ev.at
 
     def on_ticket_escalated(self, i: int, ev: Ev) -> None:
         t = self._ticket(ev)

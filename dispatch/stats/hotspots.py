@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import shapely
 from sqlalchemy import func, select
@@ -58,6 +59,20 @@ def counts_by(s: Session, w: Where, column: str) -> dict[str, int]:
     return {str(k): int(n) for k, n in s.execute(query)}
 
 
+def busiest_counts(
+    s: Session, w: Where, column: str, limit: int, min_cases: int = 1
+) -> list[tuple[str, int]]:
+    """The ``limit`` busiest cells (or streets) with at least ``min_cases``, busiest first
+    (ties by code): the database sorts and cuts, so a year of a city sends back only them."""
+    col = CASES.c[column]
+    n = func.count()
+    query = _filtered(select(col, n), w).group_by(col)
+    if min_cases > 1:
+        query = query.having(n >= min_cases)
+    query = query.order_by(n.desc(), col).limit(limit)
+    return [(str(k), int(c)) for k, c in s.execute(query)]
+
+
 @dataclass(frozen=True, slots=True)
 class Repeat:
     cell: str
@@ -67,16 +82,16 @@ class Repeat:
     last: datetime
 
 
-def repeats(s: Session, w: Where, min_cases: int) -> list[Repeat]:
-    """Cells with at least ``min_cases`` cases of one event type in the period."""
-    c = CASES.c
+def repeats(s: Session, w: Where, min_cases: int, limit: int = MAX_FEATURES) -> list[Repeat]:
+    """The ``limit`` cells × event types with the most cases (at least ``min_cases``) in the
+    period, most first (ties by cell and type)."""
+    c, n = CASES.c, func.count()
     query = _filtered(
-        select(c.cell, c.event_type, func.count(), func.min(c.created_at), func.max(c.created_at)),
-        w,
+        select(c.cell, c.event_type, n, func.min(c.created_at), func.max(c.created_at)), w
     )
-    query = query.group_by(c.cell, c.event_type).having(func.count() >= min_cases)
-    out = [Repeat(cell, et, int(n), first, last) for cell, et, n, first, last in s.execute(query)]
-    return sorted(out, key=lambda r: (-r.cases, r.cell, r.event_type))
+    query = query.group_by(c.cell, c.event_type).having(n >= min_cases)
+    query = query.order_by(n.desc(), c.cell, c.event_type).limit(limit)
+    return [Repeat(cell, et, int(k), first, last) for cell, et, k, first, last in s.execute(query)]
 
 
 def _dumps(value: Any) -> str:
@@ -92,16 +107,22 @@ def collection(features: Sequence[tuple[dict[str, Any], str]]) -> str:
     return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
 
 
+#: each grid's cell geometries as GeoJSON text, made once (a map asks for thousands)
+_GEOMETRY: WeakKeyDictionary[Grid, dict[tuple[str, str], str]] = WeakKeyDictionary()
+
+
 def cell_geometry(grid: Grid, code: str, shape: str) -> str:
-    geom = grid.geoms[grid.position(code)]
-    if shape == "point":  # a point inside the cell, for a heat layer
-        p = shapely.point_on_surface(geom)
-        return f'{{"type":"Point","coordinates":[{round(p.x, 7)},{round(p.y, 7)}]}}'
-    return geometry_json(geom)
-
-
-def busiest(counts: dict[str, int], limit: int = MAX_FEATURES) -> list[tuple[str, int]]:
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    cache = _GEOMETRY.setdefault(grid, {})
+    text = cache.get((code, shape))
+    if text is None:
+        geom = grid.geoms[grid.position(code)]
+        if shape == "point":  # a point inside the cell, for a heat layer
+            p = shapely.point_on_surface(geom)
+            text = f'{{"type":"Point","coordinates":[{round(p.x, 7)},{round(p.y, 7)}]}}'
+        else:
+            text = geometry_json(geom)
+        cache[(code, shape)] = text
+    return text
 
 
 # ---------------------------------------------------------------- the GeoJSON answers
@@ -125,10 +146,10 @@ def cells_geojson(
 ) -> str:
     """The cells with at least ``min_cases`` cases, busiest first, with their counts."""
     w, grid = _where(state, principal, q), state.grid
-    with reading(state.db.read_engine) as s:
-        counts = counts_by(s, w, "cell")
+    with reading(state.db.read_engine, roomy=False) as s:
+        top = busiest_counts(s, w, "cell", limit, min_cases)
     features = []
-    for code, n in busiest({c: n for c, n in counts.items() if n >= min_cases}, limit):
+    for code, n in top:
         if code not in grid:
             continue  # a cell of an older grid version
         i = grid.position(code)
@@ -146,7 +167,7 @@ def cells_geojson(
 def streets_geojson(state: AppState, principal: Principal, q: StatsQuery) -> str:
     """Every street of the area with its count of cases (zero included), as polygons."""
     w, grid = _where(state, principal, q), state.grid
-    with reading(state.db.read_engine) as s:
+    with reading(state.db.read_engine, roomy=False) as s:
         counts = counts_by(s, w, "street")
     features = []
     for code in sorted(c for c, a in grid.areas.items() if a.level == "street"):
@@ -166,14 +187,20 @@ def streets_geojson(state: AppState, principal: Principal, q: StatsQuery) -> str
 
 
 def repeats_geojson(
-    state: AppState, principal: Principal, q: StatsQuery, *, min_cases: int = 3
+    state: AppState,
+    principal: Principal,
+    q: StatsQuery,
+    *,
+    min_cases: int = 3,
+    limit: int = MAX_FEATURES,
 ) -> str:
-    """重复发生点位: cells with at least ``min_cases`` cases of one event type in the period."""
+    """重复发生点位: cells with at least ``min_cases`` cases of one event type in the period
+    (the ``limit`` with the most)."""
     w, grid, types = _where(state, principal, q), state.grid, state.city.event_types
-    with reading(state.db.read_engine) as s:
-        found = repeats(s, w, min_cases)
+    with reading(state.db.read_engine, roomy=False) as s:
+        found = repeats(s, w, min_cases, limit)
     features = []
-    for r in found[:MAX_FEATURES]:
+    for r in found:
         if r.cell not in grid:
             continue
         et = types.get(r.event_type)

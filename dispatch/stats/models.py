@@ -69,6 +69,8 @@ class StatsCube(SQLModel, table=True):
     accepted: int = _count()
     accepted_on_time: int = _count()
     returned: int = _count()
+    #: added by migration 0006 to a table with rows, hence the server default
+    extensions: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     resolved: int = _count()
     resolved_on_time: int = _count()
     overdue: int = _count()

@@ -19,7 +19,7 @@ from dispatch.errors import Unprocessable
 from dispatch.state import AppState
 from dispatch.stats.figures import RATES, RELATIVE_ACCURACY, STEPS
 from dispatch.stats.gather import day_bounds
-from dispatch.stats.hotspots import Where, busiest, counts_by, repeats
+from dispatch.stats.hotspots import Where, busiest_counts, repeats
 from dispatch.stats.queries import reading
 from dispatch.stats.rollup import month_end
 from dispatch.stats.schemas import StatsQuery
@@ -27,13 +27,14 @@ from dispatch.stats.service import (
     area_name,
     areas_table,
     check_access,
-    types_table,
+    types_tables,
     units_table,
 )
 
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 TOP_TYPES = 15
 TOP_CELLS = 10
+TOP_REPEATS = 20
 REPEAT_MIN = 3
 
 
@@ -80,17 +81,16 @@ def district_report(state: AppState, principal: Principal, *, district: str, mon
     q = StatsQuery.model_validate({"from": first, "to": month_end(first), "area": district})
     units = units_table(state, principal, q)
     streets = areas_table(state, principal, q)
-    types = types_table(state, principal, q)
-    classes = types_table(state, principal, q, by="class")
+    types, classes = types_tables(state, principal, q, ("type", "class"))
     top_types = sorted(types.rows, key=lambda r: (-r.counts["reports"], r.key))[:TOP_TYPES]
     tz = state.stats.tz
     where = Where(day_bounds(q.first, tz)[0], day_bounds(q.last, tz)[1], district)
-    with reading(state.db.read_engine) as s:
-        cell_counts = counts_by(s, where, "cell")
-        found = repeats(s, where, REPEAT_MIN)
+    with reading(state.db.read_engine, roomy=False) as s:
+        top_cells = busiest_counts(s, where, "cell", TOP_CELLS)
+        found = repeats(s, where, REPEAT_MIN, TOP_REPEATS)
     grid = state.grid
     hot = []
-    for code, n in busiest(cell_counts, TOP_CELLS):
+    for code, n in top_cells:
         if code in grid:
             i = grid.position(code)
             comm, street = grid.parents["community"][i], grid.parents["street"][i]
@@ -105,7 +105,7 @@ def district_report(state: AppState, principal: Principal, *, district: str, mon
         "classes": classes.rows,
         "top_types": top_types,
         "hot_cells": hot,
-        "repeats": found[:20],
+        "repeats": found,
         "repeat_min": REPEAT_MIN,
         "type_names": names,
         "steps": STEPS,

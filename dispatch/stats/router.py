@@ -136,9 +136,11 @@ def hotspot_repeats(
     principal: PrincipalDep,
     q: QueryDep,
     min_cases: Annotated[int, Query(ge=2, le=1_000_000)] = 3,
+    limit: Annotated[int, Query(ge=1, le=hotspots.MAX_FEATURES)] = hotspots.MAX_FEATURES,
 ) -> Response:
-    """重复发生点位: cells with at least `min_cases` cases of one event type in the period."""
-    return _geojson(hotspots.repeats_geojson(state, principal, q, min_cases=min_cases))
+    """重复发生点位: cells with at least `min_cases` cases of one event type in the period,
+    the `limit` with the most first."""
+    return _geojson(hotspots.repeats_geojson(state, principal, q, min_cases=min_cases, limit=limit))
 
 
 @router.get("/report.html", response_class=HTMLResponse)

@@ -9,7 +9,7 @@ the district report are for the city roles only.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import func, select
@@ -209,43 +209,69 @@ def areas_table(state: AppState, principal: Principal, q: StatsQuery) -> FigureT
     return _table(state, "areas", q, scope, build)
 
 
+def _type_rows(
+    state: AppState, groups: Mapping[str, Tally], late: Mapping[str, int], by: str
+) -> list[FigureRow]:
+    """Per event type (with its class in ``group``) or, ``by="class"``, per event class."""
+    types = state.city.event_types
+    codes = sorted(set(groups) | set(late))
+    if by != "class":
+        return [
+            figure_row(
+                code,
+                (types[code].name_zh, types[code].name_en),
+                groups.get(code) or Tally(),
+                late.get(code, 0),
+                types[code].class_code,
+            )
+            for code in codes
+        ]
+    classes: dict[str, Tally] = {}
+    late_c: dict[str, int] = {}
+    for code in codes:
+        c = types[code].class_code
+        classes.setdefault(c, Tally()).add(groups.get(code) or Tally())
+        late_c[c] = late_c.get(c, 0) + late.get(code, 0)
+    some = {types[c].class_code: types[c] for c in codes}
+    return [
+        figure_row(c, (some[c].class_zh, some[c].class_en), t, late_c[c])
+        for c, t in sorted(classes.items())
+    ]
+
+
+def types_tables(
+    state: AppState, principal: Principal, q: StatsQuery, by: Sequence[str] = ("type",)
+) -> list[FigureTable]:
+    """The event-type table once per ``by`` ("type", "class"), from one reading of the
+    figures."""
+    scope = scope_of(state, principal, q)
+    ctx = state.stats
+    read: list[tuple[dict[str, Tally], dict[str, int]]] = []
+
+    def build_for(kind: str) -> Callable[[Session, datetime], tuple[list[FigureRow], FigureRow]]:
+        def build(s: Session, now: datetime) -> tuple[list[FigureRow], FigureRow]:
+            if not read:
+                read.append(
+                    (
+                        tallies(s, ctx, scope, "event_type", ctx.lengths),
+                        overdue_now(s, scope, "event_type", now),
+                    )
+                )
+            groups, late = read[0]
+            return _type_rows(state, groups, late, kind), _total_row(
+                state, q, groups, sum(late.values())
+            )
+
+        return build
+
+    return [_table(state, "event-types", q, scope, build_for(kind)) for kind in by]
+
+
 def types_table(
     state: AppState, principal: Principal, q: StatsQuery, by: str = "type"
 ) -> FigureTable:
     """Per event type (``by="type"``, with its class in ``group``) or per event class."""
-    scope = scope_of(state, principal, q)
-    ctx, types = state.stats, state.city.event_types
-
-    def build(s: Session, now: datetime) -> tuple[list[FigureRow], FigureRow | None]:
-        groups = tallies(s, ctx, scope, "event_type", ctx.lengths)
-        late = overdue_now(s, scope, "event_type", now)
-        codes = sorted(set(groups) | set(late))
-        if by == "class":
-            classes: dict[str, Tally] = {}
-            late_c: dict[str, int] = {}
-            for code in codes:
-                c = types[code].class_code
-                classes.setdefault(c, Tally()).add(groups.get(code) or Tally())
-                late_c[c] = late_c.get(c, 0) + late.get(code, 0)
-            some = {types[c].class_code: types[c] for c in codes}
-            rows = [
-                figure_row(c, (some[c].class_zh, some[c].class_en), t, late_c[c])
-                for c, t in sorted(classes.items())
-            ]
-        else:
-            rows = [
-                figure_row(
-                    code,
-                    (types[code].name_zh, types[code].name_en),
-                    groups.get(code) or Tally(),
-                    late.get(code, 0),
-                    types[code].class_code,
-                )
-                for code in codes
-            ]
-        return rows, _total_row(state, q, groups, sum(late.values()))
-
-    return _table(state, "event-types", q, scope, build)
+    return types_tables(state, principal, q, (by,))[0]
 
 
 def days_table(state: AppState, principal: Principal, q: StatsQuery) -> FigureTable:

@@ -5,7 +5,8 @@ WHERE id AND version AND status IN (sources)``. A write that matches no row lost
 row is re-read and the Conflict (409) names its status, version and the user behind its
 newest event (the winner). The event is recorded in the same transaction, and the database
 checks its (entity, from, to) against the allowed transitions. No other module may run an
-``update(Ticket)`` or ``update(Case)``; the services call :func:`move_row`.
+``update(Ticket)`` or ``update(Case)``; the services call :func:`move_row` (or, for a write
+that keeps the status, :func:`change_ticket`).
 """
 
 from __future__ import annotations
@@ -89,6 +90,28 @@ def check(
         raise InvalidTransition(f"{exc.message} (last changed by {who})", details=details) from None
 
 
+def _guarded_update(
+    s: Session, row: Row, sources: Iterable[str], now: datetime, **values: Any
+) -> None:
+    """``UPDATE … SET values, version + 1 WHERE id AND version AND status IN sources``;
+    zero rows (someone else won) ⇒ the 409 naming them."""
+    model = type(row)
+    stmt = (
+        update(model)
+        .where(
+            col(model.id) == row.id,
+            col(model.version) == row.version,
+            col(model.status).in_(sorted(sources)),
+        )
+        .values(version=col(model.version) + 1, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    changed = s.exec(stmt).rowcount
+    s.refresh(row)
+    if changed != 1:
+        raise stale(s, row)
+
+
 def move_row(
     s: Session,
     row: Row,
@@ -101,20 +124,7 @@ def move_row(
     """The guarded write of ``move`` on a ticket or case, then its event. Zero rows ⇒ 409."""
     model = type(row)
     before = row.status.value
-    stmt = (
-        update(model)
-        .where(
-            col(model.id) == row.id,
-            col(model.version) == row.version,
-            col(model.status).in_(sorted(move.sources)),
-        )
-        .values(status=move.target, version=col(model.version) + 1, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
-    )
-    changed = s.exec(stmt).rowcount
-    s.refresh(row)
-    if changed != 1:
-        raise stale(s, row)
+    _guarded_update(s, row, move.sources, now, status=move.target, **values)
     about: dict[str, Any] = (
         {"case_id": row.case_id, "ticket_id": row.id, "unit_id": row.unit_id}
         if isinstance(row, Ticket)
@@ -131,6 +141,26 @@ def move_row(
         at=now,
         **about,
     )
+
+
+def change_ticket(
+    s: Session,
+    t: Ticket,
+    sources: Iterable[str],
+    event: str,
+    now: datetime,
+    actor_id: int | None,
+    data: dict[str, Any],
+    **values: Any,
+) -> None:
+    """A guarded write that keeps the ticket's status (e.g. a new due), then its event.
+
+    Same guard as :func:`move_row` (id, version, status among ``sources``); the event has no
+    (entity, from, to): nothing moved in the workflow. Zero rows ⇒ 409.
+    """
+    _guarded_update(s, t, sources, now, **values)
+    record(s, event, actor_id=actor_id, case_id=t.case_id, ticket_id=t.id, unit_id=t.unit_id,
+           at=now, **data, version=t.version)  # fmt: skip
 
 
 def lock_case(s: Session, case_id: int) -> Case | None:

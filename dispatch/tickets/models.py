@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Text
+from sqlalchemy import Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from dispatch.dbtypes import enum_column, time_column, utcnow
 from dispatch.enums import TicketRole, TicketStatus
 
+#: the tickets still being worked (SQL, for the partial index below)
+LIVE_TICKET = "status IN ('dispatched', 'accepted', 'in_progress')"
+
 
 class Ticket(SQLModel, table=True):
     __tablename__ = "ticket"
+    #: overdue-now counts and the escalation job read the live tickets by due (migration 0006)
+    __table_args__ = (
+        Index(
+            "ix_ticket_live_resolve_due",
+            "resolve_due",
+            postgresql_include=["case_id", "unit_id"],
+            postgresql_where=text(LIVE_TICKET),
+            sqlite_where=text(LIVE_TICKET),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     unit_id: str = Field(foreign_key="unit.id", index=True, max_length=48)

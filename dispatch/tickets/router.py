@@ -55,6 +55,13 @@ class ReasonIn(_In):
     reason: DbStr = Field(max_length=2000)
 
 
+class ExtendIn(_In):
+    extra: float = Field(
+        gt=0, le=1000, description="more time, in the event type's limit unit (limit_unit)"
+    )
+    reason: DbStr = Field(max_length=2000)
+
+
 class VerifyIn(_In):
     passed: bool
     note: DbStr = Field(default="", max_length=2000, description="required when not passed")
@@ -140,6 +147,21 @@ def return_ticket(
     """回退: not this unit's work; the dispatcher re-routes it."""
     return tickets.return_ticket(
         state, principal, ticket_id=ticket_id, reason=body.reason, version=body.version
+    )
+
+
+@router.post("/tickets/{ticket_id}/extend", response_model=TicketOut, responses=ERRORS)
+def extend(
+    state: StateDep, principal: PrincipalDep, ticket_id: TicketId, body: ExtendIn
+) -> TicketOut:
+    """延期 (approved extension): the resolve due moves on by ``extra`` limit units."""
+    return tickets.extend(
+        state,
+        principal,
+        ticket_id=ticket_id,
+        extra=body.extra,
+        reason=body.reason,
+        version=body.version,
     )
 
 

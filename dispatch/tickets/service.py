@@ -1,4 +1,5 @@
-"""Ticket moves (签收 accept, 到场 start, 处置 resolve, 回退 return) and the ticket reads.
+"""Ticket moves (签收 accept, 到场 start, 处置 resolve, 回退 return), 延期 extensions and the
+ticket reads.
 
 Every action is one transaction in the same order: the caller's role, the object's
 visibility (a ticket of another unit is NotFound, never Forbidden), the client's
@@ -26,13 +27,15 @@ from dispatch.cases.views import case_out, ticket_out
 from dispatch.db import transaction
 from dispatch.dbtypes import utcnow
 from dispatch.enums import CaseStatus, PhotoKind, Role, TicketStatus
-from dispatch.errors import Forbidden, NotFound, Unprocessable
+from dispatch.errors import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
+from dispatch.feed.log import json_default
 from dispatch.photos.models import Photo
 from dispatch.photos.service import attach_photos
 from dispatch.state import AppState
-from dispatch.tickets.deadlines import verify_due
+from dispatch.tickets.deadlines import due, verify_due
 from dispatch.tickets.guard import (
     case_tickets,
+    change_ticket,
     check,
     check_version,
     lock_case,
@@ -43,6 +46,9 @@ from dispatch.tickets.guard import (
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.states import (
     CASE_MOVES,
+    EXTEND_EVENT,
+    EXTEND_FROM,
+    EXTEND_ROLES,
     TERMINAL_TICKET,
     TICKET_MOVES,
     Move,
@@ -328,3 +334,49 @@ def return_ticket(
         {"reason": text},
         body_checks=checks,
     )
+
+
+def extend(
+    state: AppState,
+    principal: Principal,
+    *,
+    ticket_id: int,
+    extra: float,
+    reason: str,
+    version: int | None = None,
+) -> TicketOut:
+    """延期: the dispatcher approves more time for a ticket still being worked.
+
+    The resolve due moves on by ``extra`` units of the event type's limits (working hours,
+    working days or minutes), counted on the city's calendar from the present due. Only
+    before that due has passed: a missed deadline stays missed. The ticket keeps its state.
+    """
+    if principal.role not in EXTEND_ROLES:
+        raise Forbidden(f"a {principal.role.value} may not extend", details={"action": "extend"})
+    with transaction(state.db.engine) as s:
+        t = _visible_ticket(s, principal, ticket_id)
+        case = lock_case(s, t.case_id)
+        assert case is not None
+        s.refresh(t)
+        check_version(s, t, version)
+        if t.status.value not in EXTEND_FROM:
+            raise InvalidTransition(
+                f"cannot extend from {t.status.value}",
+                details={"status": t.status.value, "allowed_from": sorted(EXTEND_FROM)},
+            )
+        now = utcnow()
+        if t.resolve_due <= now:
+            raise Conflict(
+                "the resolve deadline has passed: an extension is approved before it",
+                code="deadline_passed",
+                details={"resolve_due": json_default(t.resolve_due)},
+            )
+        text = require_text(reason, "a reason for the extension", "reason_required")
+        unit = state.city.event_types[case.event_type].limit_unit
+        new_due = due(t.resolve_due, extra, unit, state.calendar)
+        data = {"previous_due": t.resolve_due, "resolve_due": new_due, "extra": extra,
+                "limit_unit": unit, "reason": text}  # fmt: skip
+        change_ticket(s, t, EXTEND_FROM, EXTEND_EVENT, now, principal.user_id, data,
+                      resolve_due=new_due)  # fmt: skip
+        case.updated_at = now
+        return ticket_view(state, s, t)

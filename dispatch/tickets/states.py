@@ -51,6 +51,12 @@ TICKET_MOVES: dict[str, Move] = {
     )
 }
 
+#: 延期 (an approved extension): a new resolve due for a ticket still being worked, set by the
+#: dispatcher before the old one has passed. Not a status move: the ticket keeps its state.
+EXTEND_FROM = frozenset({T.dispatched, T.accepted, T.in_progress})
+EXTEND_ROLES = frozenset(DISPATCH)
+EXTEND_EVENT = "ticket.extended"
+
 CASE_MOVES: dict[str, Move] = {
     m.action: m
     for m in (

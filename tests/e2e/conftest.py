@@ -16,8 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from browserkit import ARGS, CHROMIUM, PHONE, ROOT, Guard, LiveApp, sign_in
-from serverkit import AppServer, RemoteApi
+from browserkit import ARGS, CHROMIUM, PHONE, Guard, LiveApp, served, sign_in
 
 
 def _in_ci() -> bool:
@@ -33,14 +32,8 @@ def _missing(reason: str) -> None:
 @pytest.fixture(scope="session")
 def live_app(tmp_path_factory: pytest.TempPathFactory, nanning_grid: Any) -> Iterator[LiveApp]:
     """``griddispatch serve`` on a free port: SQLite in a temporary folder, in-process bus."""
-    if not (ROOT / "web" / "static" / "vendor" / "leaflet" / "leaflet-src.esm.js").exists():
-        pytest.fail("web/static/vendor is missing: run scripts/setup.sh (npm ci in web/)")
-    tmp = tmp_path_factory.mktemp("live")
-    server = AppServer(f"sqlite:///{tmp / 'gd.sqlite'}", tmp, REDIS_URL="").start()
-    try:
-        yield LiveApp(server.url, f"127.0.0.1:{server.port}", RemoteApi(server.url, nanning_grid))
-    finally:
-        server.stop()
+    with served(tmp_path_factory.mktemp("live"), nanning_grid) as app:
+        yield app
 
 
 # per module, not per session: the sync API keeps an event loop running in this thread until

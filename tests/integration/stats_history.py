@@ -24,6 +24,10 @@ F  06010  10-15 14:40 reported self-handled (自处理): registered and closed a
 H  06010  Fri 10-16 09:00 reported, 09:10 dispatched, 09:30 voided (作废).
 J  06010  in 街道 450103902: 10-16 09:00 reported, 09:05 dispatched, left open.
 R  06010  in 450103902, three times in one cell, 25 hours apart (a repeat place).
+K  06010  in 450103902: Mon 10-19 09:00 reported and dispatched, hw accepts 09:10; 11:00
+          the dispatcher extends it (延期) by 4 working hours: resolve due 15:30 → Tue
+          10:00, close-by 16:30 → Tue 11:00; the escalation at 16:00 passes it by; resolved
+          Tue 09:30 (on time for the new due), closed 09:45 (on time).
 """
 
 from __future__ import annotations
@@ -127,6 +131,10 @@ class Script:
         photo = self.w.photo(f"team-{unit}")
         return self.team(name, unit, "resolve", {"note": "已处置", "photo_ids": [photo]})
 
+    def extend(self, name: str, unit: str, extra: float) -> Any:
+        body = {"extra": extra, "reason": "等待业主整改材料"}
+        return self.w.ok("dispatcher", f"/tickets/{self.tickets[(name, unit)]}/extend", body)
+
     def escalate(self, text: str) -> int:
         return escalate_overdue(self.w.state.db.engine, now=self.clock.at(text))
 
@@ -184,8 +192,18 @@ def build(w: Api, mp: pytest.MonkeyPatch) -> History:
     s.at("2026-10-16 10:30").team("A", HW, "accept")
     s.at("2026-10-16 11:30").resolve("A", HW)
     s.at("2026-10-16 12:00").case("A", "verify", verify, user="worker1")
-    # a repeat place: the same cell, three days in a row (more than the 24 h duplicate window)
+    # Mon 10-19: an extension (K); a repeat place: the same cell, three days in a row (more
+    # than the 24 h duplicate window), R0 on Tuesday between K's moves
     spot = s.w.free_point(OTHER)
-    for i, when in enumerate(("2026-10-20 09:00", "2026-10-21 10:00", "2026-10-22 11:00")):
+    s.at("2026-10-19 09:00").report("K", GARBAGE, where=OTHER)
+    s.at("2026-10-19 09:00").case("K", "dispatch", {})
+    s.at("2026-10-19 09:10").team("K", HW, "accept")
+    extended = s.at("2026-10-19 11:00").extend("K", HW, 4)
+    assert extended["resolve_due"] == local("2026-10-20 10:00").isoformat().replace("+00:00", "Z")
+    assert s.escalate("2026-10-19 16:00") == 2  # J's accept and resolve; K is due tomorrow
+    s.at("2026-10-20 09:00").report("R0", GARBAGE, point=spot)
+    s.at("2026-10-20 09:30").resolve("K", HW)
+    s.at("2026-10-20 09:45").case("K", "verify", verify, user="worker1")
+    for i, when in ((1, "2026-10-21 10:00"), (2, "2026-10-22 11:00")):
         s.at(when).report(f"R{i}", GARBAGE, point=spot)
     return s.h

@@ -58,7 +58,7 @@ def test_a_backup_restores_into_a_new_database(make_url: Any, tmp_path: Path) ->
 
     manifest = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["photos"] == 1
-    assert manifest["revision"] == "0005"
+    assert manifest["revision"] == "0006"
 
     code, out = cli("restore", dest, url=restored_url, photos=restored_photos)
     assert code == 0, out

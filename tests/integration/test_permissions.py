@@ -77,6 +77,11 @@ def inbox(u: str) -> str | int:
     return OK if u.startswith("team") or u in CITY else 403
 
 
+def figures(u: str) -> str | int:
+    """Evaluation figures: a team its own unit's (forced), the city roles all, workers none."""
+    return 403 if u.startswith("worker") else OK
+
+
 # (method, path) → (policy, request body or None)
 POLICY: dict[tuple[str, str], tuple[Callable[[str], str | int], Any]] = {
     ("get", "/api/v1/auth/me"): (everyone, None),
@@ -109,11 +114,11 @@ POLICY: dict[tuple[str, str], tuple[Callable[[str], str | int], Any]] = {
     ("get", "/api/v1/feed/snapshot"): (everyone, None),
     ("get", "/api/v1/feed/stats"): (city_only, None),
     ("post", "/api/v1/photos/{photo_id}/public"): (dispatcher_only, {"public": True}),
-    # figures: a team sees its own unit's (tests/integration/test_stats_access.py), workers none
-    ("get", "/api/v1/stats/units"): (inbox, None),
-    ("get", "/api/v1/stats/areas"): (inbox, None),
-    ("get", "/api/v1/stats/event-types"): (inbox, None),
-    ("get", "/api/v1/stats/days"): (inbox, None),
+    ("post", "/api/v1/tickets/{ticket_id}/extend"): (dispatcher_only, {"extra": 1, "reason": "x"}),
+    ("get", "/api/v1/stats/units"): (figures, None),
+    ("get", "/api/v1/stats/areas"): (figures, None),
+    ("get", "/api/v1/stats/event-types"): (figures, None),
+    ("get", "/api/v1/stats/days"): (figures, None),
     ("get", "/api/v1/stats/hotspots/cells"): (city_only, None),
     ("get", "/api/v1/stats/hotspots/streets"): (city_only, None),
     ("get", "/api/v1/stats/hotspots/repeats"): (city_only, None),

@@ -150,8 +150,9 @@ def is_error_shape(body: Any) -> bool:
 
 
 def check(case: Any, response: Any) -> None:
-    # bytes, not text: a download (XLSX) is not UTF-8
-    what = (response.status_code, case.as_curl_command(), response.content[:500])
+    # the body may be binary (an XLSX download of the figures): show it, never decode it
+    body = response.content[:500].decode("utf-8", "replace")
+    what = (response.status_code, case.as_curl_command(), body)
     assert response.status_code < 500, what
     if response.status_code >= 400:
         assert is_error_shape(response.json()), what

@@ -133,6 +133,7 @@ def test_units_league_of_the_week(app: Api, history: History) -> None:
         "rework_rate": 0.25,
         "accept_on_time_rate": 1.0,
         "resolve_on_time_rate": pytest.approx(4 / 6),
+        "extension_rate": 0.0,  # none this week (K is the next)
     }
     # 100 × (0.3 × min(4/3, 1) + 0.3 × 4/6 + 0.3 × (1 − 0.25) + 0.1 × 1) = 82.5
     assert rows[HW]["score"] == pytest.approx(82.5)
@@ -153,6 +154,7 @@ def test_units_league_of_the_week(app: Api, history: History) -> None:
         "rework_rate": pytest.approx(0.2),
         "accept_on_time_rate": pytest.approx(6 / 7),
         "resolve_on_time_rate": pytest.approx(5 / 9),
+        "extension_rate": 0.0,
     }
     assert total["overdue_now"] == 3
     assert table["sealed_through"] >= "2026-10-31"
@@ -221,7 +223,7 @@ def test_month_rows_equal_the_sum_of_their_days(app: Api, history: History) -> N
     district = get(app, "/stats/units", area="450103", **{"from": "2026-10-01", "to": "2026-10-31"})
     for key in ("counts", "steps"):
         assert city["total"][key] == district["total"][key]
-    assert city["total"]["counts"]["cases"] == 7 + 1 + 3  # 901, J, the three R
+    assert city["total"]["counts"]["cases"] == 7 + 1 + 3 + 1  # 901, J, the three R, K
 
 
 def test_a_cell_is_replayed_live_with_the_same_figures(app: Api, history: History) -> None:
@@ -242,6 +244,35 @@ def test_a_cell_is_replayed_live_with_the_same_figures(app: Api, history: Histor
     cells = get(app, "/stats/areas", area=community, **WEEK)
     assert all(r["group"] == "cell" for r in cells["rows"])
     assert {r["key"]: r["counts"] for r in cells["rows"]}[cell] == table["total"]["counts"]
+
+
+def test_an_extension_moves_the_deadlines_it_is_judged_by(app: Api, history: History) -> None:
+    """K: extended before its due, resolved and closed after the old dues but in time for
+    the new ones: on time throughout, one extension (延期率 100 % of its one task)."""
+    k = {"from": "2026-10-19", "to": "2026-10-20"}
+    table = get(app, "/stats/units", area=history.cells["K"], **k)  # the live path
+    (row,) = table["rows"]
+    assert row["key"] == HW
+    assert row["counts"] == zeros(
+        registered=1, dispatched=1, dispatched_on_time=1, tickets=1, accepted=1,
+        accepted_on_time=1, extensions=1, resolved=1, resolved_on_time=1, closed=1, due=1,
+        closed_on_time=1,
+    )  # fmt: skip
+    assert row["rates"]["extension_rate"] == 1.0
+    assert row["rates"]["on_time_closure_rate"] == 1.0
+    # resolve: Mon 09:00–12:00, 14:30–17:30, Tue 08:00–09:30 of working time
+    check_steps(row["steps"], {"dispatch": [0], "accept": [600], "resolve": [27000],
+                               "verify": [900], "close": [89100]})  # fmt: skip
+    by_day = {r["key"]: r["counts"] for r in get(app, "/stats/days", area=OTHER, **k)["rows"]}
+    assert by_day["2026-10-19"]["extensions"] == 1
+    assert by_day["2026-10-19"]["overdue"] == 1  # J's missed deadline, escalated that day
+    assert (by_day["2026-10-20"]["due"], by_day["2026-10-20"]["closed_on_time"]) == (1, 1)
+    street = {r["key"]: r for r in get(app, "/stats/units", area=OTHER, **k)["rows"]}
+    assert street[HW]["counts"]["extensions"] == 1
+    timeline = app.get("dispatcher", f"/cases/{history.cases['K']}").json()["timeline"]
+    (ext,) = [e for e in timeline if e["type"] == "ticket.extended"]
+    assert ext["actor"] == "dispatcher"
+    assert not [e for e in timeline if e["type"] == "ticket.escalated"]
 
 
 def test_downloads_carry_the_same_figures(app: Api, history: History) -> None:
@@ -317,7 +348,13 @@ def test_the_district_report_prints_the_figures(app: Api, history: History) -> N
     html = r.text
     assert "青秀区 2026年10月 城市管理绩效评价月报" in html
     assert "青秀区市容环卫站" in html
-    assert "82.5" in html
+    # hw in October, the week's figures plus J (registered, due, its deadline missed when
+    # escalated 10-19) and K (registered, extended, everything on time): closed 5 of 5,
+    # resolved on time 5 of 8 deadlines, reworked 1 of 5 closed, accepted on time 5 of 5:
+    # 100 × (0.3 · 1 + 0.3 · 5/8 + 0.3 · (1 − 1/5) + 0.1 · 1) = 82.75
+    units = get(app, "/stats/units", area="450103", **{"from": "2026-10-01", "to": "2026-10-31"})
+    assert {r["key"]: r["score"] for r in units["rows"]}[HW] == pytest.approx(82.75)
+    assert "82.8" in html
     assert "<script" not in html
     assert "http://" not in html
     assert "https://" not in html

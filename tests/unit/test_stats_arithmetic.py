@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -132,6 +133,7 @@ def test_rates_follow_their_formulas() -> None:
         "rework_rate": pytest.approx(3 / 4),
         "accept_on_time_rate": pytest.approx(12 / 16),
         "resolve_on_time_rate": pytest.approx(6 / 8),
+        "extension_rate": 0.0,  # no extension among 20 tasks
     }
     assert all(v is None for v in rates(Tally()).values())
 
@@ -267,3 +269,31 @@ def test_the_due_cohort_waits_for_the_close_by_time_and_skips_voided_cases() -> 
     c = counts(voided)
     assert c["hw:voided"] == 1
     assert "hw:due" not in c
+
+
+@pytest.mark.parametrize("data", [{"resolve_due": t(17, 30).isoformat(), "extra": 2}, {"extra": 2}],
+                         ids=["due in the event", "due from the calendar"])  # fmt: skip
+def test_an_extension_moves_the_deadline_and_the_close_by_time(data: dict[str, Any]) -> None:
+    """Dispatched 09:00: resolve due 15:30, close-by 16:30. Extended at 10:00 by 2 working
+    hours: resolve due 17:30, close-by one working hour later, 09:00 the next day."""
+    events = [Ev("case.reported", t(8, 50), from_status=""), *dispatched(t(9)),
+              Ev("ticket.extended", t(10), 7, "hw", data=data),
+              Ev("ticket.resolved", t(17), 7, "hw"), Ev("case.resolved", t(17)),
+              Ev("case.closed", t(17, 20), from_status="verifying")]  # fmt: skip
+    result = case_facts(INFO, events, *whole_day(), RULES)
+    nxt = DAY + timedelta(days=1)
+    assert (result.close_due, result.close_due_set) == (t(9, 0, nxt), t(10))
+    c = counts(events)
+    assert (c["hw:extensions"], c["hw:resolved_on_time"]) == (1, 1)  # 17:00 ≤ 17:30
+    assert "hw:overdue" not in c
+    assert "hw:due" not in c  # it falls due the next day, and was closed before
+    assert counts(events, nxt, as_of=t(10, 0, nxt)) == {"hw:due": 1, "hw:closed_on_time": 1}
+
+
+def test_a_support_units_extension_leaves_the_close_by_time() -> None:
+    events = [Ev("case.reported", t(8, 50), from_status=""), *dispatched(t(9)),
+              Ev("ticket.dispatched", t(9), 8, "jj", "", {"role": "support"}),
+              Ev("ticket.extended", t(10), 8, "jj", data={"extra": 2})]  # fmt: skip
+    result = case_facts(INFO, events, *whole_day(), RULES)
+    assert result.close_due == t(16, 30)
+    assert counts(events)["jj:extensions"] == 1

@@ -1,5 +1,6 @@
 // A case opened from the map or a list: tickets with countdowns, photos, timeline; a dispatcher
-// can dispatch (立案派遣, choosing the lead), reassign (改派), reject (不予立案/作废) or reopen (重办).
+// can dispatch (立案派遣, choosing the lead), reassign (改派), reject (不予立案/作废), reopen (重办)
+// or extend a unit's deadline (延期, before it has passed).
 import { caseBadge, eventIcon, placeOf, ticketBadge } from "../lib/catalogue.js";
 import { countdownChip } from "../lib/deadline.js";
 import { fill, h, icon, toast } from "../lib/dom.js";
@@ -9,10 +10,13 @@ import { timelineList } from "../lib/timeline.js";
 
 const ACTS = {
   reported: ["dispatch", "reject"],
-  dispatched: ["reassign", "reject"],
+  dispatched: ["reassign", "extend", "reject"],
   verifying: ["reassign", "reopen"],
   closed: ["reopen"],
 };
+
+/** tickets a dispatcher may still extend (dispatch/tickets/states.py EXTEND_FROM) */
+const EXTENDABLE = new Set(["dispatched", "accepted", "in_progress"]);
 
 export function caseDrawer({ api, catalogue, user, onClose, onFocus }) {
   const el = h("section.case-drawer", { hidden: true, "aria-label": t("cmd.case") });
@@ -56,7 +60,9 @@ export function caseDrawer({ api, catalogue, user, onClose, onFocus }) {
 
   function actions(c) {
     if (!["dispatcher", "admin"].includes(user.role)) return null;
-    const acts = ACTS[c.status] || [];
+    const now = Date.now();
+    const extendable = c.units.filter((u) => EXTENDABLE.has(u.status) && Date.parse(u.resolve_due) > now);
+    const acts = (ACTS[c.status] || []).filter((a) => a !== "extend" || extendable.length);
     if (!acts.length) return null;
     const box = h("div.drawer-actions");
     const form = h("div.act-form");
@@ -73,14 +79,28 @@ export function caseDrawer({ api, catalogue, user, onClose, onFocus }) {
       const lead = unitSelect();
       lead.prepend(auto);
       lead.value = "";
-      const fields = { dispatch: [h("label", t("cmd.lead"), lead)], reassign: [h("label", t("cmd.to_unit"), unit), h("label", t("cmd.as_role"), role)], reject: [reason], reopen: [reason] }[a];
+      const limitUnit = catalogue.type(c.event_type.code).limits?.unit || "work_hours";
+      const ticket = h("select", { name: "ticket" }, extendable.map((u) => h("option", { value: u.ticket_id }, `${t(`role.${u.role}`)} · ${pick(u, "unit_name")}`)));
+      const extra = h("input", { type: "number", name: "extra", min: 1, max: 1000, step: 1, value: limitUnit === "work_days" ? 1 : limitUnit === "minutes" ? 30 : 4 });
+      const fields = {
+        dispatch: [h("label", t("cmd.lead"), lead)],
+        reassign: [h("label", t("cmd.to_unit"), unit), h("label", t("cmd.as_role"), role)],
+        extend: [h("label", t("cmd.ext_ticket"), ticket), h("label", t(`cmd.ext_by.${limitUnit}`), extra), reason],
+        reject: [reason],
+        reopen: [reason],
+      }[a];
       const go = h("button.primary", { type: "button", onclick: async () => {
         const body = { version: c.version };
-        if (a === "reject" || a === "reopen") body.reason = reason.value.trim();
+        if (a === "reject" || a === "reopen" || a === "extend") body.reason = reason.value.trim();
         if (a === "reassign") Object.assign(body, { unit_id: unit.value, role: role.value });
         if (a === "dispatch" && lead.value) body.lead_unit = lead.value;
         try {
-          await api.post(`/cases/${c.id}/${a}`, body);
+          if (a === "extend") {
+            const u = extendable.find((x) => String(x.ticket_id) === ticket.value);
+            await api.post(`/tickets/${u.ticket_id}/extend`, { extra: Number(extra.value), reason: body.reason, version: u.version });
+          } else {
+            await api.post(`/cases/${c.id}/${a}`, body);
+          }
           toast(t("cmd.done"), "ok");
           open(c.id);
         } catch (e) {
