@@ -222,7 +222,17 @@ class FeedHub:
                 log.warning("feed: reading the event log failed: %s", exc)
 
     async def catch_up(self) -> None:
-        """Deliver everything committed after the cursor."""
+        """Deliver everything committed after the cursor.
+
+        With no socket connected there is nobody to deliver to: the cursor moves to the
+        head without reading the events (an API-only process never reads the log). A
+        socket that subscribes meanwhile keeps the read: it was promised everything after
+        the cursor it was given."""
+        if not self._groups:
+            head = await asyncio.to_thread(reader.head, self.read_engine)
+            if not self._groups:
+                self.cursor = max(self.cursor, head)
+                return
         while True:
             events = await asyncio.to_thread(
                 reader.events_after, self.read_engine, self.cursor, _NO_LIMIT, PAGE
