@@ -110,9 +110,13 @@ def run(bases: list[str], n_clients: int, args: argparse.Namespace, grid: Grid) 
     procs, pipes = [], []
     per = [n_clients // args.client_procs + (i < n_clients % args.client_procs)
            for i in range(args.client_procs)]  # fmt: skip
-    for n in per:  # every client decodes every event (bench/dashboards.py, sample_every=1)
+    for n in per:  # every --sample-every-th client decodes its events, the others count frames
         parent, child = mp.Pipe()
-        p = mp.Process(target=dashboards_proc, args=(urls, [watcher], n, 1, child), daemon=True)
+        p = mp.Process(
+            target=dashboards_proc,
+            args=(urls, [watcher], n, args.sample_every, child),
+            daemon=True,
+        )
         p.start()
         procs.append(p)
         pipes.append(parent)
@@ -155,6 +159,12 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=15.0)
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--role", default="commander", help="demo user the clients sign in as")
+    ap.add_argument(
+        "--sample-every",
+        type=int,
+        default=1,
+        help="only every N-th client decodes its events for latency and gaps (1: all)",
+    )
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

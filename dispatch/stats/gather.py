@@ -55,8 +55,8 @@ class Computed:
                 t = out.get(k := key(where, f))
                 if t is None:
                     t = out[k] = Tally()
-                if f.count:
-                    t.count(f.count)
+                if f.counted:
+                    t.count(f.counted)
                 if f.step:
                     t.steps[f.step].add_duration(f.seconds)
         return out

@@ -195,8 +195,8 @@ def counts(events: list[Ev], day: date = DAY, as_of: datetime | None = None) -> 
     start, end = whole_day(day)
     out: dict[str, int] = {}
     for f in case_facts(INFO, events, start, end, RULES, as_of).facts:
-        if f.count:
-            out[f"{f.unit}:{f.count}"] = out.get(f"{f.unit}:{f.count}", 0) + 1
+        if f.counted:
+            out[f"{f.unit}:{f.counted}"] = out.get(f"{f.unit}:{f.counted}", 0) + 1
     return out
 
 
