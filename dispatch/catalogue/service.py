@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Table, inspect, select
+from sqlalchemy import Engine, Table, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel, col
 
@@ -120,8 +120,14 @@ WORKER_BEATS = ("450103901", "450103902", "450102901", "450105901", "450107901")
 def ensure_demo_accounts(
     engine: Engine, city: CityData, password: str | None
 ) -> DemoAccounts | None:
-    """admin, dispatcher, commander, worker1…5 and team-<unit id>; only on an empty user table."""
+    """admin, dispatcher, commander, worker1…5 and team-<unit id>; only on an empty user table.
+
+    Processes starting together on a fresh database (``serve --workers 2``) take turns: on
+    PostgreSQL behind an advisory lock, on SQLite behind the write lock taken at BEGIN; the
+    later one finds the accounts made and leaves them."""
     with transaction(engine) as s:
+        if engine.dialect.name == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(hashtext('griddispatch.demo_accounts'))"))
         if s.execute(select(col(User.id)).limit(1)).first() is not None:
             return None
         generated = password is None

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from apikit import Api
 from click.testing import CliRunner
 from gridkit import running, small_city, source_file
+from sqlalchemy import Engine, text
 
+from dispatch.catalogue.service import DemoAccounts, ensure_demo_accounts, sync_reference
+from dispatch.citydata import load_city
 from dispatch.cli import main
+from dispatch.config import Settings
+from dispatch.db import Database
+from dispatch.migrate import upgrade
 
 
 def cli(url: str, *args: str, password: str | None = None) -> tuple[int, str]:
@@ -68,3 +76,30 @@ def test_accounts_made_and_disabled_from_the_shell(db_url: str, tmp_path: Path) 
     assert code == 0
     assert "wang.li" in out
     assert "450103-hw" in out
+
+
+def test_processes_starting_together_make_the_demo_accounts_once(db_url: str) -> None:
+    """``serve --workers 2`` on a fresh database: both processes seed at the same moment
+    (the password hash between their look and their insert is a wide window); one makes
+    the accounts, the other finds them, and neither fails its start-up."""
+    upgrade(db_url)
+    city = load_city(Settings().city_dir)
+    engines = [Database(db_url).engine for _ in range(2)]
+    sync_reference(engines[0], city)
+    start = threading.Barrier(2)
+
+    def seed(engine: Engine) -> DemoAccounts | None:
+        start.wait()
+        return ensure_demo_accounts(engine, city, "demo-pass-123")
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            made = list(pool.map(seed, engines))
+    finally:
+        for e in engines:
+            e.dispose()
+    assert sorted(m is None for m in made) == [False, True]
+    with Database(db_url).engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM user_account")).scalar_one()
+    created = next(m for m in made if m is not None)
+    assert n == len(created.usernames) > 100
