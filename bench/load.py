@@ -177,7 +177,10 @@ class Loader:
 
 def loader_proc(plan: Plan, conn: Any) -> None:
     async def main() -> None:
-        limits = httpx.Limits(max_connections=plan.max_inflight, max_keepalive_connections=256)
+        # httpcore's pool scans every connection for every request: a few hundred is plenty
+        # (nginx keeps them alive), more costs the loader more CPU than the requests
+        conns = min(plan.max_inflight, 128)
+        limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
         async with httpx.AsyncClient(base_url=plan.base, timeout=30, limits=limits) as http:
             conn.send("ready")
             window = await asyncio.to_thread(conn.recv)

@@ -2,8 +2,7 @@
 
 The SQL half of the computation: :func:`facts` loads what the pure replay
 (:mod:`dispatch.stats.history`) needs and hands back its facts with each case's areas.
-The rollup calls it for one day over the whole city; the live path for a small area over
-a whole period. Both get the same facts, so both give the same figures.
+The rollup calls it for one day over the whole city.
 """
 
 from __future__ import annotations
@@ -76,15 +75,6 @@ def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
 
 _ACTIVE = "SELECT DISTINCT case_id FROM event_log WHERE at >= :start AND at < :end"
 _FALLING_DUE = "SELECT case_id FROM stats_case_due WHERE close_due >= :start AND close_due < :end"
-#: the same, for the cases of some cells only
-_ACTIVE_IN = (
-    "SELECT DISTINCT e.case_id FROM event_log e JOIN cases c ON c.id = e.case_id "
-    "WHERE c.cell IN :cells AND e.at >= :start AND e.at < :end"
-)
-_FALLING_DUE_IN = (
-    "SELECT d.case_id FROM stats_case_due d JOIN cases c ON c.id = d.case_id "
-    "WHERE c.cell IN :cells AND d.close_due >= :start AND d.close_due < :end"
-)
 _EVENTS = text(
     "SELECT case_id, type, at, ticket_id, unit_id, from_status, data FROM event_log "
     "WHERE case_id IN :ids AND at < :end ORDER BY case_id, seq"
@@ -106,23 +96,14 @@ def _as_utc(value: datetime | str) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def case_ids(
-    s: Session, start: datetime, end: datetime, cells: Sequence[str] | None = None
-) -> list[int]:
-    """Cases with an event in ``[start, end)`` or falling due in it (only in ``cells``)."""
+def case_ids(s: Session, start: datetime, end: datetime) -> list[int]:
+    """Cases with an event in ``[start, end)`` or falling due in it."""
     times = (bindparam("start", type_=UTCDateTime()), bindparam("end", type_=UTCDateTime()))
     params: dict[str, Any] = {"start": start, "end": end}
     found: set[int] = set()
     conn = s.connection()
-    if cells is None:
-        for sql in (_ACTIVE, _FALLING_DUE):
-            found.update(int(r[0]) for r in conn.execute(text(sql).bindparams(*times), params))
-        return sorted(found)
-    for sql in (_ACTIVE_IN, _FALLING_DUE_IN):
-        stmt = text(sql).bindparams(*times, bindparam("cells", expanding=True))
-        for i in range(0, len(cells), CHUNK):
-            chunk = {**params, "cells": list(cells[i : i + CHUNK])}
-            found.update(int(r[0]) for r in conn.execute(stmt, chunk))
+    for sql in (_ACTIVE, _FALLING_DUE):
+        found.update(int(r[0]) for r in conn.execute(text(sql).bindparams(*times), params))
     return sorted(found)
 
 
@@ -153,10 +134,9 @@ def facts(
     start: datetime,
     end: datetime,
     as_of: datetime,
-    cells: Sequence[str] | None = None,
 ) -> Computed:
-    """The facts of ``[start, end)`` known at ``as_of`` of every case (only in ``cells``)."""
-    ids = case_ids(s, start, end, cells)
+    """The facts of ``[start, end)`` known at ``as_of`` of every case."""
+    ids = case_ids(s, start, end)
     infos, areas, events = histories(s, ids, end)
     results = {
         cid: case_facts(infos[cid], events[cid], start, end, rules, as_of)

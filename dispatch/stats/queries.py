@@ -1,12 +1,10 @@
-"""Reading the figures: the cube where it answers, the live replay where it cannot.
+"""Reading the figures from the cube.
 
 A request names a period of whole local days, an area prefix, and a grouping (by unit, by
 event type, by child area, by day). The cube answers from the coarsest level whose rows
-are whole for the prefix (district rows for the city or a district, street or community
-rows below that), reading month rows for every sealed month of the period and day rows
-for the rest. A prefix finer than a community (a cell), or a grouping by cell, is
-answered by replaying the area's cases from the event log (:func:`dispatch.stats.gather.facts`):
-the same facts, summed in Python.
+are whole for the prefix (district rows for the city or a district, street, community or
+cell rows below that), reading month rows for every sealed month of the period and day
+rows for the rest.
 """
 
 from __future__ import annotations
@@ -21,21 +19,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from dispatch.cases.models import Case
-from dispatch.dbtypes import utcnow
 from dispatch.stats.figures import Tally, add_packed, column_names
-from dispatch.stats.gather import CaseArea, day_bounds, like_prefix, local_day
-from dispatch.stats.gather import facts as live_facts
-from dispatch.stats.history import Fact
+from dispatch.stats.gather import like_prefix
 from dispatch.stats.rollup import (
     BY_TYPE,
     BY_UNIT,
+    CELL,
     CUBE,
     DAY,
     LEVELS,
     MONTH,
     PERIOD,
     SUMMARY,
-    StatsContext,
     month_end,
 )
 from dispatch.tickets.models import LIVE_TICKET, Ticket
@@ -43,8 +38,8 @@ from dispatch.tickets.models import LIVE_TICKET, Ticket
 TICKET = Ticket.__table__  # type: ignore[attr-defined]
 CASES = Case.__table__  # type: ignore[attr-defined]
 
-#: area levels from coarse to fine; "cell" exists only in the live path
-AREA_LEVELS = (*LEVELS, "cell")
+#: area levels from coarse to fine, each with its cube rows
+AREA_LEVELS = (*LEVELS, CELL)
 #: groupings: by unit, by event type, by area (at ``area_level``), by day
 GROUPS = ("unit", "event_type", "area", "day")
 
@@ -105,7 +100,7 @@ def level_for(prefix: str, lengths: Mapping[str, int], need: str | None = None) 
     for level in AREA_LEVELS[start:-1]:
         if len(prefix) <= lengths[level]:
             return level
-    return "cell"
+    return CELL
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +116,6 @@ class Scope:
 
 def tallies(
     s: Session,
-    ctx: StatsContext,
     scope: Scope,
     group: str,
     lengths: Mapping[str, int],
@@ -132,8 +126,6 @@ def tallies(
         raise ValueError(f"unknown grouping {group!r}")
     need = area_level if group == "area" else None
     level = level_for(scope.prefix, lengths, need)
-    if level == "cell":
-        return _live(s, ctx, scope, group, area_level or "cell")
     if level == "district":
         level = _summed(group, scope)
     return _cube(s, scope, group, level, plan(s, scope.first, scope.last, days_only=group == "day"))
@@ -175,27 +167,6 @@ def _cube(s: Session, scope: Scope, group: str, level: str, p: Plan) -> dict[str
         blobs.append(bytes(h))
     add_packed(out, keys, blobs)
     return out
-
-
-def _live(s: Session, ctx: StatsContext, scope: Scope, group: str, level: str) -> dict[str, Tally]:
-    start, _ = day_bounds(scope.first, ctx.tz)
-    _, end = day_bounds(scope.last, ctx.tz)
-    computed = live_facts(s, ctx.rules, start, end, utcnow(), ctx.cells_under(scope.prefix))
-
-    def key(a: CaseArea, f: Fact) -> str:
-        if scope.unit is not None and f.unit != scope.unit:
-            return ""  # dropped below
-        if scope.types is not None and a.event_type not in scope.types:
-            return ""
-        if group == "unit":
-            return "u:" + f.unit
-        if group == "event_type":
-            return "u:" + a.event_type
-        if group == "day":
-            return "u:" + local_day(f.at, ctx.tz).isoformat()
-        return "u:" + a.at_level(level)
-
-    return {k[2:]: t for k, t in computed.tallies(key).items() if k}
 
 
 def overdue_now(

@@ -167,7 +167,7 @@ def units_table(state: AppState, principal: Principal, q: StatsQuery) -> FigureT
     ctx, weights = state.stats, state.settings.stats_weights
 
     def build(s: Session, now: datetime) -> tuple[list[FigureRow], FigureRow | None]:
-        groups = tallies(s, ctx, scope, "unit", ctx.lengths)
+        groups = tallies(s, scope, "unit", ctx.lengths)
         late = overdue_now(s, scope, "unit", now)
         rows = []
         for uid in sorted((set(groups) | set(late)) - {""}):
@@ -196,7 +196,7 @@ def areas_table(state: AppState, principal: Principal, q: StatsQuery) -> FigureT
     level = child_level(ctx, q.area)
 
     def build(s: Session, now: datetime) -> tuple[list[FigureRow], FigureRow | None]:
-        groups = tallies(s, ctx, scope, "area", ctx.lengths, area_level=level)
+        groups = tallies(s, scope, "area", ctx.lengths, area_level=level)
         late = overdue_now(s, scope, "area", now, area_level=level)
         rows = [
             figure_row(
@@ -253,7 +253,7 @@ def types_tables(
             if not read:
                 read.append(
                     (
-                        tallies(s, ctx, scope, "event_type", ctx.lengths),
+                        tallies(s, scope, "event_type", ctx.lengths),
                         overdue_now(s, scope, "event_type", now),
                     )
                 )
@@ -280,7 +280,7 @@ def days_table(state: AppState, principal: Principal, q: StatsQuery) -> FigureTa
     ctx = state.stats
 
     def build(s: Session, now: datetime) -> tuple[list[FigureRow], FigureRow | None]:
-        groups = tallies(s, ctx, scope, "day", ctx.lengths)
+        groups = tallies(s, scope, "day", ctx.lengths)
         rows = []
         d = q.first
         while d <= q.last:
