@@ -11,6 +11,8 @@ import { timelineList } from "../lib/timeline.js";
 export function ticketDetail({ api, config, catalogue, onBack, onChanged }) {
   const view = h("div.ticket-detail");
   let shown = null;
+  let latest = null; // the ticket as last shown: a sheet left open submits its version, not a stale one
+  const versionOf = (tk) => (latest && latest.ticket_id === tk.ticket_id ? latest : tk).version;
 
   async function open(id) {
     shown = id;
@@ -22,6 +24,7 @@ export function ticketDetail({ api, config, catalogue, onBack, onChanged }) {
   }
 
   function render(tk, c) {
+    latest = tk;
     const et = catalogue.type(c.event_type.code);
     const mapEl = h("div.mini-map.detail-map");
     const loc = c.location;
@@ -57,9 +60,13 @@ export function ticketDetail({ api, config, catalogue, onBack, onChanged }) {
   }
 
   function actions(tk) {
+    // while one move is under way the others wait: a second tap would carry the version the
+    // first one is about to change (and be refused as a conflict)
+    const busy = (on) => bar && bar.querySelectorAll("button").forEach((b) => (b.disabled = on));
     const act = (name, body = {}) => async () => {
+      busy(true);
       try {
-        await api.post(`/tickets/${tk.ticket_id}/${name}`, { version: tk.version, ...body });
+        await api.post(`/tickets/${tk.ticket_id}/${name}`, { version: versionOf(tk), ...body });
         toast(t(`team.done.${name}`), "ok");
         onChanged();
         open(tk.ticket_id);
@@ -74,7 +81,8 @@ export function ticketDetail({ api, config, catalogue, onBack, onChanged }) {
     if (tk.status === "accepted" || tk.status === "in_progress") buttons.push(h("button.success.big", { type: "button", dataset: { act: "resolve" }, onclick: () => resolve(tk) }, icon("shield-check"), t("team.resolve")));
     if (tk.status === "dispatched" || tk.status === "accepted") buttons.push(h("button.ghost.danger-text", { type: "button", dataset: { act: "return" }, onclick: () => giveBack(tk) }, icon("undo-2"), t("team.return")));
     if (tk.status === "resolved") buttons.push(h("p.muted", icon("clock"), t("team.waiting_check", { at: fmtTime(tk.resolved_at) })));
-    return buttons.length ? h("div.action-bar", buttons) : null;
+    const bar = buttons.length ? h("div.action-bar", buttons) : null;
+    return bar;
   }
 
   async function resolve(tk) {
@@ -89,7 +97,7 @@ export function ticketDetail({ api, config, catalogue, onBack, onChanged }) {
         try {
           const photo_ids = [];
           for (const b of photos.blobs()) photo_ids.push(await api.uploadPhoto(b));
-          await api.post(`/tickets/${tk.ticket_id}/resolve`, { version: tk.version, note: note.value.trim(), photo_ids });
+          await api.post(`/tickets/${tk.ticket_id}/resolve`, { version: versionOf(tk), note: note.value.trim(), photo_ids });
           close(true);
           toast(t("team.done.resolve"), "ok");
           onChanged();
@@ -108,7 +116,7 @@ export function ticketDetail({ api, config, catalogue, onBack, onChanged }) {
       actions: [{ label: t("team.return_submit"), kind: "danger", run: async (close) => {
         if (!reason.value.trim()) return (error.textContent = t("team.need_reason"));
         try {
-          await api.post(`/tickets/${tk.ticket_id}/return`, { version: tk.version, reason: reason.value.trim() });
+          await api.post(`/tickets/${tk.ticket_id}/return`, { version: versionOf(tk), reason: reason.value.trim() });
           close(true);
           toast(t("team.done.return"), "ok");
           onChanged();
