@@ -32,9 +32,7 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,147 +45,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from dashboards import Tally, dashboards_proc  # noqa: E402
+from grid_workers import OPS, Plan, loader_proc  # noqa: E402
 
 from dispatch.ops.launch import RedisServer  # noqa: E402
 from dispatch.ops.stack import Stack  # noqa: E402
-from dispatch.simulate import FOCUS_WEIGHT, jpeg_bytes  # noqa: E402
+from dispatch.simulate import FOCUS_WEIGHT  # noqa: E402
 from geo import Grid  # noqa: E402
 
 PASSWORD = "bench-pass-123"
-OPS = ("report", "accept", "photo", "resolve")
-
-
-# ---------------------------------------------------------------- loaders (child processes)
-
-
-@dataclass
-class Plan:
-    """What a loader process does; the same for every loader but its seed and rate."""
-
-    base: str
-    tokens: dict[str, str]
-    points: list[tuple[float, float]]
-    types: list[str]
-    weights: list[float]
-    rate: float
-    team_share: float
-    max_inflight: int
-    seed: int
-
-
-@dataclass
-class Ops:
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {op: [] for op in OPS})
-    answers: Counter[tuple[str, str]] = field(default_factory=Counter)
-    skipped: int = 0  # reports not started because max_inflight were under way (overload)
-
-
-class Loader:
-    def __init__(self, plan: Plan, http: httpx.AsyncClient, window: tuple[float, float]) -> None:
-        self.plan, self.http = plan, http
-        self.start, self.end = window
-        self.rng = random.Random(plan.seed)
-        self.ops = Ops()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.photo = jpeg_bytes()
-
-    def spawn(self, make: Any, *args: Any) -> None:
-        """Start ``make(*args)`` as a task, unless the run is over."""
-        if time.time() >= self.end:
-            return
-        task = asyncio.create_task(make(*args))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def call(self, op: str, path: str, token: str, **kw: Any) -> httpx.Response | None:
-        headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
-        sent = time.time()
-        t0 = time.perf_counter()
-        try:
-            r = await self.http.post(path, headers=headers, **kw)
-        except httpx.HTTPError as exc:
-            outcome, r = type(exc).__name__, None
-        else:
-            outcome = str(r.status_code)
-        if self.start <= sent < self.end:
-            self.ops.latencies[op].append(time.perf_counter() - t0)
-            self.ops.answers[(op, outcome)] += 1
-        return r
-
-    async def report(self) -> None:
-        p, rng = self.plan, self.rng
-        lon, lat = p.points[rng.randrange(len(p.points))]
-        body = {
-            "event_type": rng.choices(p.types, p.weights)[0],
-            "lon": lon,
-            "lat": lat,
-            "accuracy_m": 8,
-            "description": "压测 load test",
-        }
-        token = p.tokens[f"worker{rng.randint(1, 5)}"]
-        r = await self.call(
-            "report",
-            "/api/v1/reports",
-            token,
-            json=body,
-            headers={"Idempotency-Key": str(uuid.uuid4())},
-        )
-        if r is None or r.status_code != 201 or r.json()["joined_existing"]:
-            return
-        loop = asyncio.get_running_loop()
-        for t in r.json()["units"]:
-            if t["status"] == "dispatched" and rng.random() < p.team_share:
-                loop.call_later(rng.uniform(1, 4), self.spawn, self.team, t)
-
-    async def team(self, ticket: dict[str, Any]) -> None:
-        """A team accepts, goes on site for a moment, then resolves with an after-photo."""
-        token = self.plan.tokens.get(f"team-{ticket['unit_id']}")
-        if token is None:
-            return
-        path = f"/api/v1/tickets/{ticket['ticket_id']}"
-        r = await self.call("accept", f"{path}/accept", token, json={"version": ticket["version"]})
-        if r is None or r.status_code != 200:
-            return
-        await asyncio.sleep(self.rng.uniform(1, 4))  # on site (simulated time, not a wait)
-        files = {"file": ("after.jpg", self.photo, "image/jpeg")}
-        up = await self.call("photo", "/api/v1/photos", token, files=files)
-        if up is None or up.status_code != 201:
-            return
-        note, photos = "已处置 done", [up.json()["id"]]
-        body = {"version": r.json()["version"], "note": note, "photo_ids": photos}
-        await self.call("resolve", f"{path}/resolve", token, json=body)
-
-    async def run(self) -> Ops:
-        began, n = time.time(), 0
-        while (now := time.time()) < self.end:
-            due = int((now - began) * self.plan.rate)
-            while n < due:
-                n += 1
-                if len(self.tasks) >= self.plan.max_inflight:
-                    self.ops.skipped += now >= self.start
-                    continue
-                self.spawn(self.report)
-            await asyncio.sleep(0.002)  # the open loop's tick
-        if self.tasks:  # answers still due for requests sent in the window
-            await asyncio.wait(list(self.tasks), timeout=15)
-        for task in list(self.tasks):
-            task.cancel()
-        return self.ops
-
-
-def loader_proc(plan: Plan, conn: Any) -> None:
-    async def main() -> None:
-        # httpcore's pool scans every connection for every request: a few hundred is plenty
-        # (nginx keeps them alive), more costs the loader more CPU than the requests
-        conns = min(plan.max_inflight, 128)
-        limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
-        async with httpx.AsyncClient(base_url=plan.base, timeout=30, limits=limits) as http:
-            conn.send("ready")
-            window = await asyncio.to_thread(conn.recv)
-            ops = await Loader(plan, http, window).run()
-        conn.send(ops)
-
-    asyncio.run(main())
 
 
 # ---------------------------------------------------------------- the run (this process)

@@ -20,6 +20,8 @@ import pytest
 from apikit import Api, serve_app
 from serverkit import RedisServer
 
+from dispatch.ops.launch import PostgresServer
+
 DEFAULT_TEST_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECT_TIMEOUT_S = 5
 
@@ -136,3 +138,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the module's own, for the tests that stop and start it (the
+    shared one on 5432 stays up for everyone else)."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.destroy()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -36,15 +35,6 @@ from geo import Grid
 
 pytestmark = [pytest.mark.postgis, pytest.mark.slow]
 OUTAGE_S = 30.0  # the scenario itself: a real outage of this length
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    server = PostgresServer().start()
-    try:
-        yield server
-    finally:
-        server.destroy()
 
 
 def during(answers: Answers, since: float, until: float) -> list[tuple[str, str | None]]:
