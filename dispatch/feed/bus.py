@@ -1,6 +1,7 @@
 """The bus: wakes every process's feed hub when any of them commits. It carries no events.
 
-Messages are small dicts: ``{"head": seq}`` after a commit, ``{"revoke": token_hash}`` when
+Messages are small dicts: ``{"head": seq}`` after a commit (``null`` where the database
+numbered the events inside COMMIT and nobody read the head), ``{"revoke": token_hash}`` when
 a token is revoked, and the bus itself says ``{"reconnected": true}`` when it has
 (re)subscribed, since anything published meanwhile was lost. A hub treats every message
 only as a hint and reads the event log, so a lost, late or repeated message costs at most

@@ -110,7 +110,8 @@ class FeedHub:
         self._groups: dict[Hashable, set[Subscriber]] = {}
         self._wake = asyncio.Event()
         self._publish_wake = asyncio.Event()
-        self._to_publish = 0
+        #: the newest head this process committed, for the bus (None: numbered by the server)
+        self._to_publish: int | None = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._unregister: Callable[[], None] | None = None
 
@@ -120,7 +121,7 @@ class FeedHub:
         self.cursor = await asyncio.to_thread(reader.head, self.read_engine)
         loop = asyncio.get_running_loop()
 
-        def committed(head: int) -> None:  # runs in the committing thread
+        def committed(head: int | None) -> None:  # runs in the committing thread
             loop.call_soon_threadsafe(self._local_commit, head)
 
         self._unregister = on_commit(self.write_engine, committed)
@@ -189,9 +190,9 @@ class FeedHub:
 
     # ------------------------------------------------------------ wake-ups
 
-    def _local_commit(self, head: int) -> None:
+    def _local_commit(self, head: int | None) -> None:
         self._wake.set()
-        if head > self._to_publish:
+        if head is None or self._to_publish is None or head > self._to_publish:
             self._to_publish = head
             self._publish_wake.set()
 

@@ -3,7 +3,7 @@
 Why not a database sequence: ``nextval`` hands out numbers at INSERT, and transactions
 commit in any order, so a feed reader that has read ``seq`` 11 can later find a freshly
 committed 10 behind it and miss it for good. Instead every transaction that wrote events
-numbers them as its very last statement before COMMIT:
+numbers them as the very last thing before it commits:
 
 1. ``UPDATE feed_head SET seq = seq + n``: the row lock is held to the end of the
    transaction, so the next writer waits here until this one has committed, and reads
@@ -14,18 +14,20 @@ numbers them as its very last statement before COMMIT:
    insertion order.
 
 So a reader that sees ``seq`` N sees every number below N: their transactions committed
-first. A rollback undoes the bump with the rows, so there are no holes. The lock is held
-only for these two statements and the commit itself, after all the transaction's other
-work, so it cannot take part in a deadlock.
+first. A rollback undoes the bump with the rows, so there are no holes.
 
-Where a transaction holds the database's only write lock from its start (SQLite's
-``BEGIN IMMEDIATE``: writers are serial anyway), the intake's bulk path takes its numbers
-when it inserts (:func:`take_numbers`), sparing the UPDATE of every event row at commit.
+Who does it: on PostgreSQL a deferred constraint trigger, inside COMMIT (migration 0008),
+so the ``feed_head`` lock is held only while the server commits, never while a client
+thread waits for the interpreter between round trips (under load that made every writer
+queue behind whichever one was descheduled). On SQLite a hook on every
+:class:`~sqlalchemy.orm.Session` runs the same statements in ``before_commit``; the
+intake's bulk path there takes its numbers when it inserts (:func:`take_numbers`), since
+its transaction holds the only write lock from its start.
 
-Code that writes events calls :func:`mark` (``record`` does); a hook on every
-:class:`~sqlalchemy.orm.Session` does the numbering in ``before_commit`` and, after the
-commit, hands the new head to whoever :func:`on_commit` registered for that engine (the
-live feed's hub, which may be in another thread).
+Code that writes events calls :func:`mark` (``record`` does); after the commit the hook
+hands the new head (``None`` where the server numbered and the head was not read) to
+whoever :func:`on_commit` registered for that engine (the live feed's hub, which may be
+in another thread).
 """
 
 from __future__ import annotations
@@ -52,9 +54,8 @@ _NUMBER = text(
 )
 _HEAD_NOW = text("SELECT seq FROM feed_head WHERE id = 1")
 
-_listeners: weakref.WeakKeyDictionary[Engine, list[Callable[[int], None]]] = (
-    weakref.WeakKeyDictionary()
-)
+Announce = Callable[[int | None], None]
+_listeners: weakref.WeakKeyDictionary[Engine, list[Announce]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -90,8 +91,9 @@ def read_head(conn: Connection) -> int:
     return int(conn.execute(_HEAD_NOW).scalar_one())
 
 
-def on_commit(engine: Engine, callback: Callable[[int], None]) -> Callable[[], None]:
-    """Call ``callback(head)`` after each commit on ``engine`` that wrote events.
+def on_commit(engine: Engine, callback: Announce) -> Callable[[], None]:
+    """Call ``callback(head)`` after each commit on ``engine`` that wrote events; ``head``
+    is None where the database numbered them itself (PostgreSQL) and it was not read.
 
     The callback runs in the committing thread and must not block. Returns an unregister
     function."""
@@ -110,21 +112,27 @@ def on_commit(engine: Engine, callback: Callable[[int], None]) -> Callable[[], N
 @event.listens_for(Session, "before_commit")
 def _number_before_commit(session: Session) -> None:
     wrote, took = session.info.pop(_WROTE, False), session.info.pop(_TOOK, False)
+    if not (wrote or took):
+        return
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":  # numbered by the server inside COMMIT
+        session.info[_HEAD] = None
+        return
     head = None
     if wrote:
         session.flush()  # the events must be rows before they can be numbered
-        head = number_events(session.connection())
+        head = number_events(conn)
     if head is None and took:  # read back: a savepoint may have undone what was taken
-        head = read_head(session.connection())
+        head = read_head(conn)
     if head is not None:
         session.info[_HEAD] = head
 
 
 @event.listens_for(Session, "after_commit")
 def _announce_after_commit(session: Session) -> None:
-    head = session.info.pop(_HEAD, None)
-    if head is None:
+    if _HEAD not in session.info:
         return
+    head = session.info.pop(_HEAD)
     bind = session.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
     with _lock:

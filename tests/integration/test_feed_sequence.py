@@ -74,10 +74,21 @@ def test_numbers_follow_commit_order_with_no_holes(db: Database) -> None:
     assert head(db.engine) == 6
 
 
+def _number_now(s: Session) -> None:
+    """Number the transaction's events now instead of at its commit, as its commit would:
+    on PostgreSQL by firing the deferred trigger early, on SQLite by running the hook."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.flush()
+        s.execute(text("SET CONSTRAINTS event_log_number_at_commit IMMEDIATE"))
+    else:
+        s.dispatch.before_commit(s)
+
+
 def _numbered_then_failed(engine: Engine) -> None:
     with transaction(engine) as s:
         record(s, "test.lost")
-        s.dispatch.before_commit(s)  # numbered, the head bumped ...
+        _number_now(s)  # numbered, the head bumped ...
+        assert s.execute(text("SELECT seq FROM feed_head")).scalar_one() == 1
         raise RuntimeError("... and then the commit fails")
 
 
@@ -187,6 +198,45 @@ def test_the_later_commit_gets_the_later_number(pg: Database) -> None:
     assert [s for _, s, _ in rows if s > cursor] == [2]  # nothing behind the cursor
 
 
+@pytest.mark.postgis
+def test_the_server_numbers_what_any_client_inserts(pg: Database) -> None:
+    """The trigger numbers at COMMIT whatever was inserted, with no session hook at all
+    (a plain connection here; psql or another tool alike), in insertion order, and once:
+    rows numbered early keep their numbers when more follow in the same transaction."""
+    insert = text("INSERT INTO event_log (type, at, data) VALUES (:t, now(), '{}')")
+    with pg.engine.begin() as c:
+        c.execute(insert, [{"t": f"raw.{n}"} for n in range(5)])
+        assert c.execute(text("SELECT count(*) FROM event_log WHERE seq IS NULL")).scalar() == 5
+    with pg.engine.begin() as c:
+        c.execute(insert, {"t": "raw.early"})
+        c.execute(text("SET CONSTRAINTS event_log_number_at_commit IMMEDIATE"))
+        c.execute(text("SET CONSTRAINTS event_log_number_at_commit DEFERRED"))
+        c.execute(insert, {"t": "raw.late"})
+    assert [(s, t) for _, s, t in seqs(pg.engine)] == [
+        (1, "raw.0"), (2, "raw.1"), (3, "raw.2"), (4, "raw.3"), (5, "raw.4"),
+        (6, "raw.early"), (7, "raw.late"),
+    ]  # fmt: skip
+    assert head(pg.engine) == 7
+
+
+@pytest.mark.postgis
+def test_the_head_is_announced_after_each_commit_that_wrote_events(pg: Database) -> None:
+    """The server numbered them, so the listeners hear that something committed (None),
+    once per commit with events, and nothing for a commit without."""
+    heard: list[int | None] = []
+    unregister = on_commit(pg.engine, heard.append)
+    with transaction(pg.engine) as s:
+        record(s, "test.a")
+        record(s, "test.b")
+    with transaction(pg.engine) as s:
+        s.execute(text("SELECT 1"))
+    with transaction(pg.engine) as s:
+        record(s, "test.c")
+    unregister()
+    assert heard == [None, None]
+    assert head(pg.engine) == 3
+
+
 def _commit_one(engine: Engine, type_: str, lock_timeout_ms: int | None = None) -> None:
     with transaction(engine) as s:
         if lock_timeout_ms is not None:
@@ -201,7 +251,7 @@ def test_a_committing_writer_waits_for_the_one_ahead(pg: Database) -> None:
     t1 = Session(pg.engine)
     t1.begin()
     record(t1, "test.t1")
-    t1.dispatch.before_commit(t1)  # T1 numbers its rows and holds the feed_head row lock
+    _number_now(t1)  # T1 numbers its rows and holds the feed_head row lock
     with pytest.raises(OperationalError, match="lock timeout"):
         _commit_one(pg.engine, "test.t2", lock_timeout_ms=300)
     assert head(pg.engine) == 0  # nothing committed: readers see no number at all
