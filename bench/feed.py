@@ -44,7 +44,7 @@ from dispatch.ops.launch import AppServer, RedisServer  # noqa: E402
 from geo import Grid  # noqa: E402
 
 PASSWORD = "bench-pass-123"
-EVENTS_PER_REPORT = 4.2  # case.reported + case.dispatched + 1–3 ticket.dispatched (measured)
+EVENTS_PER_REPORT = 5.0  # case.reported, case.dispatched, ticket.dispatched × units (measured)
 
 
 # ---------------------------------------------------------------- load (this process)

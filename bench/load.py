@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import os
 import platform
@@ -324,11 +325,26 @@ def main() -> None:
                         "on PostgreSQL + PostGIS and Redis, all on this machine"
                     )
                     run(stack.url, [a.url for a in stack.apps], args, grid, url)
+                    print_warnings([a.child.log for a in stack.apps])
             finally:
                 redis.stop()
     finally:
         with psycopg.connect(args.pg, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def print_warnings(logs: list[Path]) -> None:
+    """What the app processes warned about during the run (why a 503 was answered)."""
+    seen: Counter[str] = Counter()
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if "WARNING" in line or "ERROR" in line:
+                try:
+                    seen[str(json.loads(line).get("message", line))[:200]] += 1
+                except ValueError:
+                    seen[line[:200]] += 1
+    for message, n in seen.most_common(10):
+        print(f"app warning ×{n}: {message}")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def load(state: AppState, url: str, cases: int, year: int) -> tuple[int, int, fl
             n_events += buf.n_events
             print(f"  {year}-{month:02d}: {cid - 1:,} cases, {n_events:,} events "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
-        for table, column in (("cases", "id"), ("ticket", "id"), ("event_log", "seq")):
+        for table, column in (("cases", "id"), ("ticket", "id"), ("event_log", "id")):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
                          f"(SELECT max({column}) FROM {table}))")  # fmt: skip
         conn.commit()
