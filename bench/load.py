@@ -29,6 +29,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import re
 import resource
 import sys
 import tempfile
@@ -325,7 +326,8 @@ def main() -> None:
                         "on PostgreSQL + PostGIS and Redis, all on this machine"
                     )
                     run(stack.url, [a.url for a in stack.apps], args, grid, url)
-                    print_warnings([a.child.log for a in stack.apps])
+                    assert stack.proxy is not None
+                    print_warnings([a.child.log for a in stack.apps], stack.proxy.child.log)
             finally:
                 redis.stop()
     finally:
@@ -333,18 +335,30 @@ def main() -> None:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def print_warnings(logs: list[Path]) -> None:
-    """What the app processes warned about during the run (why a 503 was answered)."""
+def print_warnings(logs: list[Path], nginx_log: Path) -> None:
+    """What the app processes and nginx warned about during the run (why a 503 was
+    answered), and the first traceback of each kind of error."""
     seen: Counter[str] = Counter()
+    traces: dict[str, str] = {}
+    for line in nginx_log.read_text(errors="replace").splitlines():
+        if "[error]" in line or "[warn]" in line:  # the message, without time and client
+            seen["nginx: " + re.sub(r"^.*?\*\d+ ", "", line).split(", client:")[0]] += 1
     for log in logs:
         for line in log.read_text(errors="replace").splitlines():
-            if "WARNING" in line or "ERROR" in line:
-                try:
-                    seen[str(json.loads(line).get("message", line))[:200]] += 1
-                except ValueError:
-                    seen[line[:200]] += 1
+            if "WARNING" not in line and "ERROR" not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = {"message": line}
+            message = str(entry.get("message", line))[:200]
+            seen[message] += 1
+            if entry.get("exc_info"):
+                traces.setdefault(message, str(entry["exc_info"])[-3000:])
     for message, n in seen.most_common(10):
         print(f"app warning ×{n}: {message}")
+    for message, trace in traces.items():
+        print(f"--- first traceback of {message!r}:\n{trace}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from dispatch import errors
 from dispatch.config import Settings
@@ -170,8 +171,22 @@ def _install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse(error_body("invalid_request", "the request is not valid", details), 422)
 
+    def client_gone(request: Request) -> JSONResponse:
+        """The client closed its connection before its body was read (a phone losing its
+        signal, a proxy giving up): nothing was done, and nobody is there to answer; 499 as
+        nginx logs it, so the figures tell it from a bad request or a crash."""
+        log.info("client went away before its request was read: %s", request.url.path)
+        body = error_body("client_gone", "the client closed the connection before sending")
+        return JSONResponse(body, 499)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, _: ClientDisconnect) -> JSONResponse:
+        return client_gone(request)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's "error parsing the body"
+            return client_gone(request)
         if request.url.path.startswith("/open311/"):  # Open311 answers in its own shape
             from dispatch.open311.render import error_response, format_of_path
 
