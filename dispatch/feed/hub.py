@@ -110,8 +110,8 @@ class FeedHub:
         self._groups: dict[Hashable, set[Subscriber]] = {}
         self._wake = asyncio.Event()
         self._publish_wake = asyncio.Event()
-        #: the newest head this process committed, for the bus (None: numbered by the server)
-        self._to_publish: int | None = 0
+        #: the last head this process committed, for the bus (None: numbered by the server)
+        self._to_publish: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._unregister: Callable[[], None] | None = None
 
@@ -192,9 +192,8 @@ class FeedHub:
 
     def _local_commit(self, head: int | None) -> None:
         self._wake.set()
-        if head is None or self._to_publish is None or head > self._to_publish:
-            self._to_publish = head
-            self._publish_wake.set()
+        self._to_publish = head  # only a hint: hubs read the log, the publisher coalesces
+        self._publish_wake.set()
 
     def _on_bus(self, message: dict[str, Any]) -> None:
         if "revoke" in message:

@@ -15,9 +15,9 @@ Now a deferred constraint trigger does the same three statements inside COMMIT, 
 server: the lock is held only while the commit itself runs, and no client stands between
 taking it and releasing it. The first firing in a transaction numbers all of the
 transaction's rows (they are the only ones with ``seq IS NULL`` it can see); the rest of
-its firings find their row numbered and return at once (one primary-key lookup each). Commit order,
-no holes and rollbacks work as before (see ``dispatch.feed.sequence``), and rows written
-by any client at all are numbered, not only by this application's sessions.
+its firings find their row numbered and return at once (one primary-key lookup each).
+Commit order, no holes and rollbacks work as before (see ``dispatch.feed.sequence``), and
+rows written by any client at all are numbered, not only by this application's sessions.
 
 SQLite keeps numbering from Python: its writers hold the only write lock from BEGIN, so
 they cannot convoy on this one.
