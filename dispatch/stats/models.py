@@ -27,8 +27,9 @@ def _seconds() -> Any:
 class StatsCube(SQLModel, table=True):
     """The tally of one (level, span, day or month, area, event type, unit).
 
-    ``level`` is the area level the row is kept at (district, street or community: the
-    same facts three times, so a query reads the coarsest rows that answer it); ``span``
+    ``level`` is the area level the row is kept at (cell, community, street, district, the
+    district with units or types summed away, or the whole city with ``area`` "": the same
+    facts several times, so a query reads the coarsest rows that answer it); ``span``
     is ``day`` or ``month`` (month rows exist once every day of the month is sealed);
     ``unit_id`` is "" for case events before the case has a lead unit.
     """

@@ -2,9 +2,9 @@
 
 A request names a period of whole local days, an area prefix, and a grouping (by unit, by
 event type, by child area, by day). The cube answers from the coarsest level whose rows
-are whole for the prefix (district rows for the city or a district, street, community or
-cell rows below that), reading month rows for every sealed month of the period and day
-rows for the rest.
+are whole for the prefix (city rows for the whole city by event type, district rows for
+the city or a district, street, community or cell rows below that), reading month rows
+for every sealed month of the period and day rows for the rest.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from dispatch.stats.rollup import (
     BY_TYPE,
     BY_UNIT,
     CELL,
+    CITY,
+    CITY_TYPE,
     CUBE,
     DAY,
     LEVELS,
@@ -132,9 +134,12 @@ def tallies(
 
 
 def _summed(group: str, scope: Scope) -> str:
-    """The district rows with what the question does not need summed away."""
+    """The district rows with what the question does not need summed away, or the city's
+    rows when the question is about the whole city by event type and not per district."""
     by_unit = group == "unit" or scope.unit is not None
     by_type = group == "event_type" or scope.types is not None
+    if by_type and not scope.prefix and group != "area":
+        return CITY if by_unit else CITY_TYPE
     if by_unit and by_type:
         return "district"
     if by_unit:

@@ -19,10 +19,10 @@ import asyncio
 import calendar
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select, text
@@ -52,10 +52,15 @@ CELL = "cell"
 #: district rows with event types, units or both summed: the city's league table, its
 #: event types, its trend and its districts read a few hundred rows a month, not thousands
 BY_UNIT, BY_TYPE, SUMMARY = "district-unit", "district-type", "summary"
+#: city-wide rows (area ""), per event type and unit and per event type: the city's figures
+#: for an event class (its league table, its trend) read one row where the district rows
+#: hold one per district, and merge one histogram instead of one per district
+CITY, CITY_TYPE = "city", "city-type"
 DAY, MONTH = "day", "month"
 _LOCK_KEY = 0x6764_7374  # "gdst": one writer of the cube at a time (PostgreSQL)
 _BATCH = 5000
 
+K = TypeVar("K")
 CUBE = StatsCube.__table__  # type: ignore[attr-defined]
 DUE = StatsCaseDue.__table__  # type: ignore[attr-defined]
 PERIOD = StatsPeriod.__table__  # type: ignore[attr-defined]
@@ -153,11 +158,25 @@ def _cell_key(a: CaseArea, f: Fact) -> tuple[str, str, str]:
     return a.cell, a.event_type, f.unit
 
 
+def _summed(
+    tallies: Mapping[Any, Tally], pick: Callable[[Any], tuple[str, str, str]]
+) -> dict[tuple[str, str, str], Tally]:
+    sums: dict[tuple[str, str, str], Tally] = {}
+    for k, t in tallies.items():
+        target = sums.get(key := pick(k))
+        if target is None:
+            sums[key] = target = Tally()
+        target.add(t)
+    return sums
+
+
 def day_rows(computed: Computed, day: date) -> list[dict[str, Any]]:
     """The cube rows of one day: the facts summed per cell, and per community then rolled
-    up (two passes over the facts cost less than rolling the many cell rows up)."""
+    up (two passes over the facts cost less than rolling the many cell rows up); the city's
+    rows are summed from the districts'."""
     rows = [cube_row(CELL, DAY, day, k, t) for k, t in computed.tallies(_cell_key).items()]
     base = computed.tallies(_base_key)
+    by_level: dict[str, dict[tuple[str, str, str], Tally]] = {}
     for level, pick in (
         ("community", lambda k: (k[0], k[3], k[4])),
         ("street", lambda k: (k[1], k[3], k[4])),
@@ -166,12 +185,10 @@ def day_rows(computed: Computed, day: date) -> list[dict[str, Any]]:
         (BY_TYPE, lambda k: (k[2], k[3], "")),
         (SUMMARY, lambda k: (k[2], "", "")),
     ):
-        sums: dict[tuple[str, str, str], Tally] = {}
-        for k, t in base.items():
-            target = sums.get(key := pick(k))
-            if target is None:
-                sums[key] = target = Tally()
-            target.add(t)
+        by_level[level] = _summed(base, pick)
+    by_level[CITY] = _summed(by_level["district"], lambda k: ("", k[1], k[2]))
+    by_level[CITY_TYPE] = _summed(by_level[BY_TYPE], lambda k: ("", k[1], ""))
+    for level, sums in by_level.items():
         rows += [cube_row(level, DAY, day, key, t) for key, t in sums.items()]
     return rows
 
@@ -203,6 +220,50 @@ def rollup_day(
     return sealed
 
 
+def _stored_sums(
+    s: Session, where: Sequence[Any], key: Callable[[Mapping[Any, Any]], K]
+) -> dict[K, Tally]:
+    """The stored cube rows matching ``where`` summed per ``key(row)``, histograms too."""
+    sums: dict[K, Tally] = {}
+    query = select(*(CUBE.c[k] for k in ("level", "area", "event_type", "unit_id")))
+    query = query.add_columns(*(CUBE.c[c] for c in column_names()), CUBE.c.hist).where(*where)
+    keys_h: list[K] = []
+    blobs: list[bytes] = []
+    for r in s.execute(query).mappings():
+        k = key(r)
+        t = Tally.from_columns(r)
+        if k in sums:
+            sums[k].add(t)
+        else:
+            sums[k] = t
+        if r["hist"] is not None:
+            keys_h.append(k)
+            blobs.append(bytes(r["hist"]))
+    add_packed(sums, keys_h, blobs)
+    return sums
+
+
+def add_city_rows(s: Session, span: str, start: date) -> int:
+    """Write the city rows of one stored day or month as the sum of its district rows;
+    how many. For cubes rolled up before the city rows existed (migration 0009): the
+    rollup writes them itself."""
+    rows = []
+    for source, level in (("district", CITY), (BY_TYPE, CITY_TYPE)):
+        sums = _stored_sums(
+            s,
+            [CUBE.c.level == source, CUBE.c.span == span, CUBE.c.period_start == start],
+            lambda r: ("", r["event_type"], r["unit_id"]),
+        )
+        rows += [cube_row(level, span, start, k, t) for k, t in sums.items()]
+    s.execute(
+        delete(CUBE).where(
+            CUBE.c.level.in_((CITY, CITY_TYPE)), CUBE.c.span == span, CUBE.c.period_start == start
+        )
+    )
+    _insert(s, CUBE, rows)
+    return len(rows)
+
+
 def build_month(engine: Engine, month: date, now: datetime, wait: bool = False) -> bool:
     """Write a month's rows as the sum of its days, if every day is sealed; True if written."""
     first, last = month_start(month), month_end(month)
@@ -218,25 +279,11 @@ def build_month(engine: Engine, month: date, now: datetime, wait: bool = False) 
         ).scalar_one()
         if n_sealed < (last - first).days + 1:
             return False
-        keys = ("level", "area", "event_type", "unit_id")
-        sums: dict[tuple[str, tuple[str, str, str]], Tally] = {}
-        query = select(*(CUBE.c[k] for k in keys), *(CUBE.c[c] for c in column_names()))
-        query = query.add_columns(CUBE.c.hist).where(
-            CUBE.c.span == DAY, CUBE.c.period_start.between(first, last)
+        sums = _stored_sums(
+            s,
+            [CUBE.c.span == DAY, CUBE.c.period_start.between(first, last)],
+            lambda r: (r["level"], (r["area"], r["event_type"], r["unit_id"])),
         )
-        keys_h: list[tuple[str, tuple[str, str, str]]] = []
-        blobs: list[bytes] = []
-        for r in s.execute(query).mappings():
-            key = (r["level"], (r["area"], r["event_type"], r["unit_id"]))
-            t = Tally.from_columns(r)
-            if key in sums:
-                sums[key].add(t)
-            else:
-                sums[key] = t
-            if r["hist"] is not None:
-                keys_h.append(key)
-                blobs.append(bytes(r["hist"]))
-        add_packed(sums, keys_h, blobs)
         s.execute(delete(CUBE).where(CUBE.c.span == MONTH, CUBE.c.period_start == first))
         _insert(s, CUBE, [cube_row(lv, MONTH, first, k, t) for (lv, k), t in sums.items()])
         period = {"span": MONTH, "period_start": first, "computed_at": now, "sealed": True}

@@ -405,3 +405,52 @@ def test_a_past_period_never_changes_when_todays_cases_move(app: Api, history: H
                                                     "to": today.isoformat()})  # fmt: skip
     assert todays["total"]["counts"]["closed"] == 1
     assert todays["total"]["counts"]["resolved"] == 3
+
+
+def test_the_city_rows_answer_as_the_district_rows_do(app: Api, history: History) -> None:
+    """The whole city by event type reads the city rows: the same figures as the district
+    rows summed, for days and for the month. Migration 0009 on a cube rolled up before it
+    (its downgrade takes the city rows away) writes them back exactly as the rollup did."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from dispatch.migrate import alembic_config, upgrade
+    from dispatch.stats.queries import Scope, _cube, _summed, plan, reading
+    from dispatch.stats.rollup import CITY, CITY_TYPE, CUBE
+
+    st = app.state
+    classes = {c: {k for k, et in st.city.event_types.items() if et.class_code == c}
+               for c in ("06", "09")}  # fmt: skip
+    with reading(st.db.read_engine) as s:
+        for first, last in ((date(2026, 10, 13), date(2026, 10, 16)), (OCTOBER[0], OCTOBER[-1])):
+            p = plan(s, first, last)
+            for types in (None, classes["06"], classes["09"]):
+                for group, level in (("unit", CITY), ("event_type", CITY_TYPE), ("day", CITY_TYPE)):
+                    if types is None and group != "event_type":
+                        continue  # the district-unit and summary rows answer those
+                    scope = Scope(first, last, "", None, types)
+                    assert _summed(group, scope) == level
+                    q = plan(s, first, last, days_only=True) if group == "day" else p
+                    city = _cube(s, scope, group, level, q)
+                    assert city, (group, types)
+                    assert city == _cube(s, scope, group, "district", q), (group, types, first)
+            assert p.months == ((OCTOBER[0],) if last == OCTOBER[-1] else ())
+    # through the API: the city's league table of one class adds up to the class's row
+    by_type = get(app, "/stats/event-types", by="class", **WEEK)
+    only_06 = get(app, "/stats/units", **{**WEEK, "class": "06"})
+    assert only_06["total"]["counts"] == {r["key"]: r for r in by_type["rows"]}["06"]["counts"]
+    assert only_06["total"]["counts"]["cases"] == 6 + 1  # the beat's six and J
+
+    city_rows = (
+        select(CUBE).where(CUBE.c.level.in_((CITY, CITY_TYPE))).order_by(*CUBE.primary_key.columns)
+    )
+    with st.db.engine.connect() as conn:
+        written = [dict(r) for r in conn.execute(city_rows).mappings()]
+    assert ("month", OCTOBER[0]) in {(r["span"], r["period_start"]) for r in written}
+    url = st.settings.database_url
+    command.downgrade(alembic_config(url), "0008")  # a cube as rolled up before 0009
+    with st.db.engine.connect() as conn:
+        assert not conn.execute(city_rows).all()
+    upgrade(url)
+    with st.db.engine.connect() as conn:
+        assert [dict(r) for r in conn.execute(city_rows).mappings()] == written

@@ -297,3 +297,65 @@ def test_a_support_units_extension_leaves_the_close_by_time() -> None:
     result = case_facts(INFO, events, *whole_day(), RULES)
     assert result.close_due == t(16, 30)
     assert counts(events)["jj:extensions"] == 1
+
+
+def _unpacked(row: dict[str, Any]) -> Tally:
+    t = Tally.from_columns(row)
+    sums = {"t": t}
+    if row["hist"] is not None:
+        add_packed(sums, ["t"], [row["hist"]])
+    return t
+
+
+def test_a_days_city_rows_are_the_sum_of_its_district_rows() -> None:
+    """Cases in two districts: the city rows (per type and unit, per type) hold what the
+    district rows hold, summed over the districts, and what the facts hold."""
+    from dispatch.stats.gather import CaseArea, Computed
+    from dispatch.stats.history import CaseResult, Fact
+    from dispatch.stats.rollup import BY_TYPE, CITY, CITY_TYPE, day_rows
+
+    at = datetime(2026, 10, 13, 2, tzinfo=UTC)
+    where = {
+        1: CaseArea("450103001001", "450103001", "450103", "450103", "06010"),
+        2: CaseArea("450102001001", "450102001", "450102", "450102", "06010"),
+        3: CaseArea("450102002001", "450102002", "450102", "450102", "09009"),
+        4: CaseArea("450105001001", "450105001", "450105", "450105", "06010"),
+    }
+    facts = {
+        1: [Fact(at, "", "reports"), Fact(at, "hw", "tickets"),
+            Fact(at, "hw", None, "accept", 600)],
+        2: [Fact(at, "", "reports"), Fact(at, "hw", None, "accept", 1800),
+            Fact(at, "jj", "returned")],
+        3: [Fact(at, "jj", "tickets"), Fact(at, "jj", None, "resolve", 7200)],
+        4: [Fact(at, "hw", None, "accept", 0.4), Fact(at, "hw", "tickets")],
+    }  # fmt: skip
+    computed = Computed(where, {cid: CaseResult(f, None) for cid, f in facts.items()})
+    rows = day_rows(computed, date(2026, 10, 13))
+
+    def tallies(level: str, key: Any) -> dict[Any, Tally]:
+        out: dict[Any, Tally] = {}
+        for r in rows:
+            if r["level"] == level:
+                out.setdefault(key(r), Tally()).add(_unpacked(r))
+        return out
+
+    def expected(key: Any) -> dict[Any, Tally]:
+        out: dict[Any, Tally] = {}
+        for cid, fs in facts.items():
+            for f in fs:
+                t = out.setdefault(key(where[cid], f), Tally())
+                if f.counted:
+                    t.count(f.counted)
+                if f.step:
+                    t.steps[f.step].add_duration(f.seconds)
+        return out
+
+    city = tallies(CITY, lambda r: (r["area"], r["event_type"], r["unit_id"]))
+    assert city == tallies("district", lambda r: ("", r["event_type"], r["unit_id"]))
+    assert city == expected(lambda a, f: ("", a.event_type, f.unit))
+    assert city[("", "06010", "hw")].steps["accept"].n == 3  # three districts' tickets
+    assert city[("", "06010", "hw")].counts["tickets"] == 2
+    city_type = tallies(CITY_TYPE, lambda r: (r["area"], r["event_type"], r["unit_id"]))
+    assert city_type == tallies(BY_TYPE, lambda r: ("", r["event_type"], ""))
+    assert city_type == expected(lambda a, f: ("", a.event_type, ""))
+    assert set(city_type) == {("", "06010", ""), ("", "09009", "")}
