@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dispatch.citydata import EventType
+from dispatch.stats import figures
 from dispatch.stats.figures import (
     COUNT_KEYS,
     RELATIVE_ACCURACY,
@@ -87,13 +89,23 @@ def test_tallies_add_up_and_round_trip_through_columns() -> None:
     assert Tally().packed_hists() is None
 
 
+@pytest.mark.parametrize("dense", [True, False], ids=["counted", "sorted"])
 @given(
-    st.lists(
-        st.tuples(st.sampled_from("xyz"), st.sampled_from(STEP_KEYS), st.floats(0, 1e9)),
+    times=st.lists(
+        st.tuples(
+            st.sampled_from("xyz"),
+            st.sampled_from(STEP_KEYS),
+            st.one_of(st.floats(0, 1e9), st.sampled_from([0.0, 30.0, 600.0, 3600.0])),
+        ),
         max_size=60,
-    )
+    ),
+    split=st.integers(0, 60),
 )
-def test_packed_histograms_add_up_like_the_tallies(times: list[tuple[str, str, float]]) -> None:
+def test_packed_histograms_add_up_like_the_tallies(
+    dense: bool, times: list[tuple[str, str, float]], split: int
+) -> None:
+    """Both ways of summing (an array per code, or sorting the codes), into empty
+    histograms and into histograms that already hold some (``split``)."""
     rows: list[tuple[str, Tally]] = []
     for group, step, seconds in times:
         t = Tally()
@@ -103,7 +115,9 @@ def test_packed_histograms_add_up_like_the_tallies(times: list[tuple[str, str, f
     for group, t in rows:
         expected.setdefault(group, Tally()).add(t)
     got: dict[str, Tally] = {g: Tally() for g in expected}
-    add_packed(got, [g for g, _ in rows], [t.packed_hists() or b"" for _, t in rows])
+    with mock.patch.object(figures, "_DENSE_CELLS", figures._DENSE_CELLS if dense else 0):
+        for part in (rows[:split], rows[split:]):
+            add_packed(got, [g for g, _ in part], [t.packed_hists() or b"" for _, t in part])
     for g, t in expected.items():
         assert {k: s.hist for k, s in got[g].steps.items()} == {
             k: s.hist for k, s in t.steps.items()
