@@ -158,7 +158,7 @@ def _cell_key(a: CaseArea, f: Fact) -> tuple[str, str, str]:
     return a.cell, a.event_type, f.unit
 
 
-def _summed(
+def _sum_by(
     tallies: Mapping[Any, Tally], pick: Callable[[Any], tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], Tally]:
     sums: dict[tuple[str, str, str], Tally] = {}
@@ -185,9 +185,9 @@ def day_rows(computed: Computed, day: date) -> list[dict[str, Any]]:
         (BY_TYPE, lambda k: (k[2], k[3], "")),
         (SUMMARY, lambda k: (k[2], "", "")),
     ):
-        by_level[level] = _summed(base, pick)
-    by_level[CITY] = _summed(by_level["district"], lambda k: ("", k[1], k[2]))
-    by_level[CITY_TYPE] = _summed(by_level[BY_TYPE], lambda k: ("", k[1], ""))
+        by_level[level] = _sum_by(base, pick)
+    by_level[CITY] = _sum_by(by_level["district"], lambda k: ("", k[1], k[2]))
+    by_level[CITY_TYPE] = _sum_by(by_level[BY_TYPE], lambda k: ("", k[1], ""))
     for level, sums in by_level.items():
         rows += [cube_row(level, DAY, day, key, t) for key, t in sums.items()]
     return rows

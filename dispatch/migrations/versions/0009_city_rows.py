@@ -9,7 +9,7 @@ city's figures for an event class read one row per type where the district rows 
 per district. No column changes. Unlike 0007 nothing is rolled up again: each stored day
 and month gets its city rows as the sum of its district rows (the same sums the rollup
 now writes itself), so the figures answer from the city rows the moment the upgrade
-commits. About a minute for a year of a city of a million cases.
+commits. About 95 s for a year of a city of a million cases (docs/benchmarks.md).
 
 An offline upgrade (``--sql``) cannot read the cube; it makes the rollup job recompute
 every day instead, as 0007 does.
