@@ -342,3 +342,33 @@ def test_postgis_geometry_columns_and_case_trigger(pg_url: str) -> None:
         assert functions == 0
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgis
+def test_postgresql_has_the_covering_index_of_case_areas(pg_url: str, tmp_path: Path) -> None:
+    """0010: "overdue now" reads a live ticket's case type and areas from one index entry
+    on PostgreSQL; SQLite (tables keyed by id) gets no such index, and 0010 goes down."""
+    upgrade(pg_url)
+    engine = sa.create_engine(pg_url)
+    query = sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_cases_areas_by_id'")
+    try:
+        with engine.connect() as connection:
+            (definition,) = connection.execute(query).scalars().all()
+        assert definition.endswith(
+            "ON public.cases USING btree (id) INCLUDE (event_type, cell, community, street,"
+            " district)"
+        )
+        downgrade(pg_url, "0009")
+        with engine.connect() as connection:
+            assert connection.execute(query).all() == []
+    finally:
+        engine.dispose()
+    sqlite_url = f"sqlite:///{tmp_path / 'gd.sqlite'}"
+    upgrade(sqlite_url)
+    lite = sa.create_engine(sqlite_url)
+    try:
+        assert "ix_cases_areas_by_id" not in {
+            i["name"] for i in sa.inspect(lite).get_indexes("cases")
+        }
+    finally:
+        lite.dispose()
