@@ -6,10 +6,11 @@ Create Date: 2026-12-02
 
 "Overdue now" with an event class or an area joins the live tickets to their cases for
 the case's type and areas. Without this index the planner reads every case of the class
-(600,000 for a class's year of a million-case city: 180–190 ms per table); with it, each
-live ticket's case is one index-only probe (65–78 ms), and the command center's figures
-view of a class's year drops from 1.13–1.21 s to 0.86–0.87 s (docs/benchmarks.md). The
-columns never change after intake, so the index costs one B-tree entry per new case.
+(600,000 for a class's year of a million-case city: 160–200 ms per table); with it, each
+live ticket's case is one index-only probe (40–58 ms), and the command center's figures
+view of a class's year goes from medians of 1.13–1.21 s to 0.86–1.15 s
+(docs/benchmarks.md, run 5b). The columns never change after intake, so the index costs
+one B-tree entry per new case.
 SQLite is left alone: its tables are B-trees keyed by id already, so a lookup by id
 reads the row itself. About 1.5 s for a million cases.
 """
