@@ -1,14 +1,16 @@
 """Evaluation figures at city scale: a year of generated cases on PostGIS, then query times.
 
     python bench/stats.py --pg postgresql://postgres@127.0.0.1:5432/postgres
-                          [--cases 1000000] [--year 2025] [--skip-load] [--keep]
+                          [--cases 1000000] [--year 2025] [--skip-load] [--skip-rollup]
+                          [--fill-places] [--keep]
 
 Builds database ``griddispatch_bench_stats`` with the app's own migrations and the Nanning
 demo city, COPYs ``--cases`` case histories (bench/stats_gen.py) spread over ``--year``,
 runs the rollup over every day (timed), and prints the time of each figure endpoint's
 work (the service call behind it: SQL and Python, no HTTP): first run and the median and
 worst of five more. ``--skip-load`` reuses a database left by ``--keep`` (and
-``--skip-rollup`` its figures).
+``--skip-rollup`` its figures); ``--fill-places`` drops the hotspots' place rows and
+times the rollup job writing them again, as it does after migration 0011.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from dispatch.config import Settings  # noqa: E402
 from dispatch.enums import Role  # noqa: E402
 from dispatch.state import AppState, build_state  # noqa: E402
 from dispatch.stats import hotspots, service  # noqa: E402
+from dispatch.stats.queries import reading  # noqa: E402
 from dispatch.stats.report import district_report  # noqa: E402
-from dispatch.stats.rollup import rollup, rollup_day  # noqa: E402
+from dispatch.stats.rollup import PERIOD, PLACE, fill_places, rollup, rollup_day  # noqa: E402
 from dispatch.stats.schemas import StatsQuery  # noqa: E402
 
 DB = "griddispatch_bench_stats"
@@ -151,6 +154,12 @@ def queries(state: AppState, year: int) -> list[tuple[str, Callable[[], Any]]]:
          lambda: hotspots.streets_geojson(state, c, q(y0, y1))),
         ("repeat places ≥ 3 · city · year",
          lambda: hotspots.repeats_geojson(state, c, q(y0, y1))),
+        ("hot cells · city · year · class 06, counted from the cases (before 0011)",
+         lambda: live(state, y0, y1, "06", lambda s_, w: hotspots.live_busiest_cells(s_, w, 3000))),
+        ("repeat places ≥ 3 · city · year · class 06, counted from the cases",
+         lambda: live(state, y0, y1, "06", lambda s_, w: hotspots.live_repeats(s_, w, 3, 40))),
+        ("hot cells · city · year · class 06, from the place rows",
+         lambda: live(state, y0, y1, "06", lambda s_, w: hotspots.busiest_cells(s_, w, 3000))),
         ("report.html · district · month",
          lambda: district_report(state, c, district=district, month=f"{year}-06")),
         ("figures view · city · one month (its 5 requests at once)",
@@ -159,6 +168,15 @@ def queries(state: AppState, year: int) -> list[tuple[str, Callable[[], Any]]]:
          lambda: figures_view(state, q(*jun, district))),
         ("figures view · city · year · class 06", lambda: figures_view(state, q(y0, y1, **cls))),
     ]  # fmt: skip
+
+
+def live(state: AppState, first: str, last: str, cls: str, count: Callable[..., Any]) -> Any:
+    """A hotspot count alone (no GeoJSON), for a class's year."""
+    types = {c for c in state.city.event_types if c.startswith(cls)}
+    w = hotspots.Where.of(date.fromisoformat(first), date.fromisoformat(last),
+                          state.stats.tz, "", types)  # fmt: skip
+    with reading(state.db.read_engine, roomy=False) as s:
+        return count(s, w)
 
 
 def figures_view(state: AppState, query: StatsQuery) -> None:
@@ -186,6 +204,9 @@ def main() -> None:
     ap.add_argument("--skip-load", action="store_true", help="reuse the database (--keep)")
     ap.add_argument("--skip-rollup", action="store_true", help="reuse its figures too")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--fill-places", action="store_true",
+                    help="drop the place rows and time the job filling them in again "
+                         "(what it does after migration 0011)")  # fmt: skip
     args = ap.parse_args()
     url = database(args.pg, fresh=not args.skip_load)
     settings = Settings(database_url=url, demo_password="bench-pass-123", stats_interval_s=3600)
@@ -207,12 +228,22 @@ def main() -> None:
             conn.execute("ANALYZE")  # what autovacuum would do on a live system
         print(f"rollup of {n_days} days (and their months): {took:.0f} s, "
               f"{took / n_days:.2f} s a day", flush=True)  # fmt: skip
+    if args.fill_places:
+        with state.db.engine.begin() as conn:
+            conn.execute(PLACE.delete())
+            conn.execute(PERIOD.update().values(places=False))
+        t0 = time.perf_counter()
+        filled = fill_places(state.db.engine, state.stats, max_days=1_000_000, wait=True)
+        print(f"place rows of {filled} days (and their months) filled in "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
     with psycopg.connect(url, autocommit=True) as conn:  # no statement timeout: a cold count
         for query in (
             "SELECT count(*) FROM cases", "SELECT count(*) FROM event_log",
             "SELECT count(*) FROM event_log WHERE type = 'ticket.extended'",
             "SELECT level || '/' || span, count(*) FROM stats_cube GROUP BY 1 ORDER BY 1",
             "SELECT pg_size_pretty(pg_total_relation_size('stats_cube'))",
+            "SELECT span, count(*), sum(length(cells)) FROM stats_place GROUP BY 1",
+            "SELECT count(*) FROM stats_cell_key",
             "SELECT pg_size_pretty(pg_total_relation_size('event_log'))",
         ):  # fmt: skip
             print(" ", query, "→", [tuple(r) for r in conn.execute(query)])

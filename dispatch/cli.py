@@ -329,7 +329,8 @@ def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime |
     """Compute the evaluation figures of these days (default: every day not yet final).
 
     Days are recomputed whole from the event log, so this also repairs or rebuilds them
-    (e.g. after loading old events); the database is DATABASE_URL.
+    (e.g. after loading old events); days rolled up before migration 0011 get their place
+    rows (the hotspots') too. The database is DATABASE_URL.
     """
     from dispatch.citydata import load_city
     from dispatch.config import Settings
@@ -337,7 +338,7 @@ def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime |
     from dispatch.dbtypes import utcnow
     from dispatch.migrate import upgrade
     from dispatch.stats.gather import days
-    from dispatch.stats.rollup import StatsContext, pending_days, rollup
+    from dispatch.stats.rollup import StatsContext, fill_places, pending_days, rollup
     from dispatch.tickets.deadlines import WorkingCalendar
     from geo import Grid
 
@@ -356,10 +357,13 @@ def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime |
         todo = list(days(first.date(), (last or first).date()))
     started = time.perf_counter()
     done = rollup(db.engine, ctx, todo, now)
+    filled = fill_places(db.engine, ctx, max_days=1_000_000, wait=True)
     took = time.perf_counter() - started
     click.echo(
         f"{done} day(s) computed in {took:.1f} s" + (f": {todo[0]} … {todo[-1]}" if todo else "")
     )
+    if filled:
+        click.echo(f"place rows written for {filled} older day(s)")
     db.dispose()
 
 

@@ -6,7 +6,13 @@ from dispatch.catalogue.models import Area, Cell, EventType, GridVersion
 from dispatch.feed.models import Event, FeedHead
 from dispatch.open311.models import Open311Key
 from dispatch.photos.models import Photo
-from dispatch.stats.models import StatsCaseDue, StatsCube, StatsPeriod
+from dispatch.stats.models import (
+    StatsCaseDue,
+    StatsCellKey,
+    StatsCube,
+    StatsPeriod,
+    StatsPlace,
+)
 from dispatch.tickets.models import Ticket
 from dispatch.units.models import Team, Unit
 
@@ -24,8 +30,10 @@ __all__ = [
     "Photo",
     "Report",
     "StatsCaseDue",
+    "StatsCellKey",
     "StatsCube",
     "StatsPeriod",
+    "StatsPlace",
     "Team",
     "Ticket",
     "Unit",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, false
 from sqlmodel import Field, SQLModel
 
 from dispatch.dbtypes import time_column
@@ -107,3 +107,27 @@ class StatsPeriod(SQLModel, table=True):
     period_start: date = Field(primary_key=True)
     computed_at: datetime = time_column()
     sealed: bool = False
+    #: its place rows (``stats_place``) are written; added by migration 0011, whose
+    #: older periods have none until the rollup job fills them in
+    places: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+
+
+class StatsPlace(SQLModel, table=True):
+    """The cases reported per cell in one (day or month, event type), packed
+    (:data:`dispatch.stats.places.PLACE` records): a year of a class is a few hundred rows."""
+
+    __tablename__ = "stats_place"
+    span: str = Field(primary_key=True, max_length=8)
+    period_start: date = Field(primary_key=True)
+    event_type: str = Field(primary_key=True, max_length=16)
+    cells: bytes = Field(sa_type=LargeBinary)
+
+
+class StatsCellKey(SQLModel, table=True):
+    """A cell code's number in the place rows: given on first sight, never changed or
+    reused (a cell of an older grid version keeps its number)."""
+
+    __tablename__ = "stats_cell_key"
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    code: str = Field(max_length=32, unique=True)
+    street: str = Field(max_length=32)

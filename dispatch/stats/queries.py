@@ -71,14 +71,16 @@ class Plan:
     day_ranges: tuple[tuple[date, date], ...]
 
 
-def plan(s: Session, first: date, last: date, *, days_only: bool = False) -> Plan:
+def plan(
+    s: Session, first: date, last: date, *, days_only: bool = False, places: bool = False
+) -> Plan:
+    """``places``: only the months whose place rows are written count as built."""
     built: set[date] = set()
     if not days_only:
-        rows = s.execute(
-            select(PERIOD.c.period_start).where(
-                PERIOD.c.span == MONTH, PERIOD.c.period_start.between(first, last)
-            )
+        query = select(PERIOD.c.period_start).where(
+            PERIOD.c.span == MONTH, PERIOD.c.period_start.between(first, last)
         )
+        rows = s.execute(query.where(PERIOD.c.places.is_(True)) if places else query)
         built = {r[0] for r in rows}
     months: list[date] = []
     ranges: list[tuple[date, date]] = []

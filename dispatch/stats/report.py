@@ -19,8 +19,8 @@ from dispatch.auth.principal import Principal
 from dispatch.errors import Unprocessable
 from dispatch.state import AppState
 from dispatch.stats.figures import RATES, RELATIVE_ACCURACY, STEPS
-from dispatch.stats.gather import day_bounds
-from dispatch.stats.hotspots import Repeat, Where, busiest_counts, repeats
+from dispatch.stats.hotspots import Where, busiest_cells, repeats
+from dispatch.stats.places import Repeat
 from dispatch.stats.queries import reading
 from dispatch.stats.rollup import month_end
 from dispatch.stats.schemas import StatsQuery
@@ -80,14 +80,11 @@ def district_report(state: AppState, principal: Principal, *, district: str, mon
         )
     first = parse_month(month)
     q = StatsQuery.model_validate({"from": first, "to": month_end(first), "area": district})
-    tz = state.stats.tz
-    where = Where(day_bounds(q.first, tz)[0], day_bounds(q.last, tz)[1], district)
+    where = Where.of(q.first, q.last, state.stats.tz, district)
 
     def hotspots() -> tuple[list[tuple[str, int]], list[Repeat]]:
         with reading(state.db.read_engine, roomy=False) as s:
-            return busiest_counts(s, where, "cell", TOP_CELLS), repeats(
-                s, where, REPEAT_MIN, TOP_REPEATS
-            )
+            return busiest_cells(s, where, TOP_CELLS), repeats(s, where, REPEAT_MIN, TOP_REPEATS)
 
     # four independent readings, each its own transaction: side by side, the page takes
     # about as long as the slowest of them instead of their sum (the database has the

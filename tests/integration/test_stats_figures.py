@@ -356,6 +356,56 @@ def test_hotspots_and_repeat_places(app: Api, history: History) -> None:
     )
 
 
+def test_the_place_rows_answer_as_the_cases_do(app: Api, history: History) -> None:
+    """The hotspot counts read the rollup's place rows: the same answers as counting the
+    cases, for days, a month, areas and a class. A cube rolled up before migration 0011 has
+    no place rows: the cases answer until the job has filled them in, days then month."""
+    from sqlalchemy import delete, update
+
+    from dispatch.stats import hotspots as h
+    from dispatch.stats.queries import plan, reading
+    from dispatch.stats.rollup import PERIOD, PLACE, fill_places
+
+    st = app.state
+    tz, oct1, oct31 = st.stats.tz, OCTOBER[0], OCTOBER[-1]
+    wheres = [
+        h.Where.of(date(2026, 10, 13), date(2026, 10, 16), tz, BEAT),
+        h.Where.of(oct1, oct31, tz),  # the month's rows
+        h.Where.of(oct1, oct31, tz, "450103", {"06010"}),
+        h.Where.of(oct1, oct31, tz, history.cells["R0"]),  # one cell
+        h.Where.of(date(2026, 10, 2), date(2026, 10, 30), tz, OTHER),  # days only
+    ]
+
+    def answers(s: Any, w: Any, live: bool) -> tuple[Any, ...]:
+        if live:
+            return (h.live_counts_by(s, w, "cell"), h.live_counts_by(s, w, "street"),
+                    h.live_busiest_cells(s, w, 3), h.live_busiest_cells(s, w, 9, 2),
+                    h.live_repeats(s, w, 1), h.live_repeats(s, w, 3))  # fmt: skip
+        return (h.counts_by(s, w, "cell"), h.counts_by(s, w, "street"), h.busiest_cells(s, w, 3),
+                h.busiest_cells(s, w, 9, 2), h.repeats(s, w, 1), h.repeats(s, w, 3))  # fmt: skip
+
+    def check(stored: bool) -> None:
+        with reading(st.db.read_engine, roomy=False) as s:
+            for w in wheres:
+                assert (h.stored_places(s, w) is not None) is stored, w
+                assert answers(s, w, live=False) == answers(s, w, live=True), w
+            month = answers(s, wheres[1], live=False)
+        assert sum(month[0].values()) == 12  # the week's 7, J, three R, K
+        assert [(r.cell, r.event_type, r.cases) for r in month[5]] == [
+            (history.cells["R0"], "06010", 3)
+        ]
+
+    check(stored=True)
+    with st.db.engine.begin() as conn:  # as migration 0011 leaves a cube rolled up before it
+        conn.execute(delete(PLACE))
+        conn.execute(update(PERIOD).values(places=False))
+    check(stored=False)
+    assert fill_places(st.db.engine, st.stats) == 31
+    check(stored=True)
+    with reading(st.db.read_engine) as s:
+        assert plan(s, oct1, oct31, places=True).months == (oct1,)
+
+
 def test_the_district_report_prints_the_figures(app: Api, history: History) -> None:
     r = app.get("commander", "/stats/report.html", district="450103", month="2026-10")
     assert r.status_code == 200
