@@ -94,6 +94,16 @@ class Collector:
     def seqs(self) -> list[int]:
         return [e["seq"] for e in self.events]
 
+    def promised(self, start: int, end: int) -> list[int]:
+        """Every seq a commander's client that was ready by ``start`` must get up to
+        ``end``: live events follow the head its ``ready`` named, the hub's reading
+        position, which may trail the newest commit (a read of the log that timed out on
+        a loaded machine waits for the next wake-up); it then gets those earlier ones too."""
+        ready = self.client.ready_head
+        assert ready is not None
+        assert ready <= start, (ready, start)
+        return list(range(ready + 1, end + 1))
+
     @property
     def last_seq(self) -> int | None:
         return self.client.last_seq

@@ -62,6 +62,9 @@ class FeedClient:
         self.ready = asyncio.Event()
         #: the server's head at the last ``ready`` or ``heartbeat``
         self.head: int | None = None
+        #: the head of the last ``ready``: live events follow it (without ``since`` the
+        #: server's own reading position, which may trail the database's newest event)
+        self.ready_head: int | None = None
         self.connections = 0
         self.heartbeats = 0
         self.resyncs = 0
@@ -146,7 +149,7 @@ class FeedClient:
                         self.last_seq = message["seq"]
                         yield message
                 elif kind == "ready":
-                    self.head = message["head"]
+                    self.head = self.ready_head = message["head"]
                     if self.last_seq is None:
                         self.last_seq = message["head"]
                     self.ready.set()
