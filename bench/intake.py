@@ -116,6 +116,19 @@ def sample_points(grid: Grid, n: int, seed: int = 7) -> list[tuple[float, float]
     return pts
 
 
+def profiler(pid: int, output: str, duration: int) -> subprocess.Popen[bytes]:
+    """py-spy over the measured run: where the server's time goes under this load."""
+    return subprocess.Popen(
+        [
+            *("py-spy", "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--gil"),
+            *("--duration", str(duration), "--rate", "250", "--format", "raw", "--threads"),
+            *("--output", output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def run(url: str, label: str, args: argparse.Namespace, grid: Grid) -> dict[str, object]:
     port = free_port()
     env = {
@@ -171,12 +184,20 @@ def run(url: str, label: str, args: argparse.Namespace, grid: Grid) -> dict[str,
         subprocess.run(
             ["wrk", "-t1", "-c8", "-d3s", "-s", f.name, base], check=True, capture_output=True
         )  # warm-up
+        spy = None
+        if args.profile:
+            profile = f"{args.profile}.{label}.txt"
+            spy = profiler(server.pid, profile, args.duration)
         out = subprocess.run(
             ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "-s", f.name, base],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
+        if spy is not None:
+            spy.wait(timeout=60)
+            print(f"profile of {label}: {profile} (collapsed stacks; summary below)")
+            print(summarize(Path(profile)))
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
         statuses = json.loads(re.search(r"STATUSES (\{.*\})", out).group(1))  # type: ignore[union-attr]
         pct = {q: float(v) for q, v in re.findall(r"PCT ([\d.]+) ([\d.]+)", out)}
@@ -201,6 +222,25 @@ def run(url: str, label: str, args: argparse.Namespace, grid: Grid) -> dict[str,
         server.wait(timeout=30)
 
 
+def summarize(path: Path, top: int = 25) -> str:
+    """Self and total share of each function, from py-spy's collapsed stacks."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")
+        count = int(n)
+        samples += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for f in set(frames):
+            total[f] = total.get(f, 0) + count
+    rows = [f"{samples} samples; self %  total %  function"]
+    for f, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        rows.append(f"{100 * n / samples:6.1f} {100 * total[f] / samples:8.1f}  {f}")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pg", help="admin URL of a PostgreSQL server with PostGIS available")
@@ -208,6 +248,11 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=1, help="server worker processes")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="record the server with py-spy during the measured run into PREFIX.<backend>.txt",
+    )
     args = ap.parse_args()
     if args.quick:
         args.duration = 5

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from dispatch.cases.duplicates import distance_m, duplicate_candidates
 from dispatch.cases.intake import Outcome, Prepared, case_number
 from dispatch.cases.models import Case, IdempotencyRecord, Report
+from dispatch.cases.rawsql import driver, insert_rows, marks
 from dispatch.cases.views import deadline_light
 from dispatch.dbtypes import table_of
 from dispatch.enums import CaseStatus, PhotoKind, TicketRole, TicketStatus
@@ -93,8 +94,23 @@ def _known_keys(s: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
     """Keys already answered (or reported): two index lookups in one statement."""
     if not keys:
         return set()
-    params = {"users": sorted({u for u, _ in keys}), "keys": sorted({k for _, k in keys})}
-    rows = s.connection().execute(_KNOWN, params).all()
+    users, names = sorted({u for u, _ in keys}), sorted({k for _, k in keys})
+    sqlite = driver(s)
+    if sqlite is not None:
+        u, k = marks(len(users)), marks(len(names))
+        rows = (
+            sqlite[0]
+            .execute(
+                f"SELECT user_id, key FROM idempotency_record WHERE user_id IN {u} AND key IN {k} "
+                f"UNION ALL SELECT reporter_id, client_key FROM report "
+                f"WHERE reporter_id IN {u} AND client_key IN {k}",
+                [*users, *names, *users, *names],
+            )
+            .fetchall()
+        )
+    else:
+        found = s.connection().execute(_KNOWN, {"users": users, "keys": names}).all()
+        rows = [tuple(r) for r in found]
     return {(int(u), str(k)) for u, k in rows} & keys
 
 
@@ -127,7 +143,7 @@ def _check_photos(s: Session, items: list[Prepared]) -> dict[int, DomainError]:
 _NEXT_IDS_PG = text(
     "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
 )
-_MAX_IDS_SQLITE = text(
+_MAX_IDS_SQLITE = (
     "SELECT (SELECT coalesce(max(id), 0) FROM cases), (SELECT coalesce(max(id), 0) FROM report),"
     " (SELECT coalesce(max(id), 0) FROM ticket)"
 )
@@ -142,9 +158,10 @@ def _ids(s: Session, counts: dict[str, int]) -> dict[str, list[int]]:
             t: [int(v) for v in conn.execute(_NEXT_IDS_PG, {"table": t, "n": n}).scalars()]
             for t, n in counts.items()
         }
-    maxima = dict(
-        zip(("cases", "report", "ticket"), conn.execute(_MAX_IDS_SQLITE).one(), strict=True)
-    )
+    sqlite = driver(s)
+    assert sqlite is not None
+    found = sqlite[0].execute(_MAX_IDS_SQLITE).fetchone()
+    maxima = dict(zip(("cases", "report", "ticket"), found, strict=True))
     return {t: list(range(int(maxima[t]) + 1, int(maxima[t]) + 1 + n)) for t, n in counts.items()}
 
 
@@ -214,8 +231,13 @@ def _write_rows(s: Session, **rows: list[dict[str, Any]]) -> None:
         mark(s)
     tables = {"cases": Case, "reports": Report, "tickets": Ticket, "events": Event,
               "records": IdempotencyRecord}  # fmt: skip
+    sqlite = driver(s)
     for name, model in tables.items():
-        if rows.get(name):
+        if not rows.get(name):
+            continue
+        if sqlite is not None:
+            insert_rows(*sqlite, table_of(model), rows[name])
+        else:
             conn.execute(insert(table_of(model)), rows[name])
     if rows.get("photo_links"):
         photo = table_of(Photo)

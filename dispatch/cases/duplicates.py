@@ -9,13 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
+from dispatch.cases.rawsql import driver, marks
 from dispatch.dbtypes import UTCDateTime
 from dispatch.state import AppState
+from geo import Location
 
 if TYPE_CHECKING:
     from dispatch.cases.intake import Prepared
@@ -30,14 +32,26 @@ _OPEN_IN_CELLS = (
     "WHERE cell IN :cells AND event_type IN :types AND created_at >= :since "
     "AND status IN ('reported', 'dispatched')"
 )
+_SQLITE_HINT = "INDEXED BY ix_cases_cell_type_time "
 _BY_DIALECT = {
     name: text(_OPEN_IN_CELLS.format(hint=hint)).bindparams(
         bindparam("cells", expanding=True),
         bindparam("types", expanding=True),
         bindparam("since", type_=UTCDateTime()),
     )
-    for name, hint in (("sqlite", "INDEXED BY ix_cases_cell_type_time "), ("postgresql", ""))
+    for name, hint in (("sqlite", _SQLITE_HINT), ("postgresql", ""))
 }
+
+
+def cells_near(state: AppState, loc: Location) -> frozenset[str]:
+    """The cells within the duplicate radius of a point: found when the report is
+    prepared, so the intake writer, which holds the write lock, need not."""
+    r = state.settings.duplicate_radius_m
+    dlat = r / 110_574.0
+    dlon = r / (111_320.0 * max(math.cos(math.radians(loc.lat)), 0.01))
+    grid = state.grid
+    box = grid.cells_in_bbox(loc.lon - dlon, loc.lat - dlat, loc.lon + dlon, loc.lat + dlat)
+    return frozenset([*(grid.codes[i] for i in box), loc.cell])
 
 
 def duplicate_candidates(state: AppState, s: Session, batch: Sequence[Prepared]) -> list[list[int]]:
@@ -46,22 +60,20 @@ def duplicate_candidates(state: AppState, s: Session, batch: Sequence[Prepared])
     since = min(p.received_at for p in batch) - timedelta(
         hours=state.settings.duplicate_window_hours
     )
-    grid = state.grid
-    near_cells: list[set[str]] = []
-    for p in batch:
-        dlat = r / 110_574.0
-        dlon = r / (111_320.0 * max(math.cos(math.radians(p.loc.lat)), 0.01))
-        box = grid.cells_in_bbox(
-            p.loc.lon - dlon, p.loc.lat - dlat, p.loc.lon + dlon, p.loc.lat + dlat
-        )
-        near_cells.append({grid.codes[i] for i in box} | {p.loc.cell})
+    near_cells = [p.near_cells or cells_near(state, p.loc) for p in batch]
     cells = sorted(set().union(*near_cells))
-    conn = s.connection()
-    params = {"cells": cells, "types": sorted({p.event.code for p in batch}), "since": since}
-    rows = [
-        (cid, et, cell, lon, lat, _aware(at))
-        for cid, et, cell, lon, lat, at in conn.execute(_BY_DIALECT[conn.dialect.name], params)
-    ]
+    types = sorted({p.event.code for p in batch})
+    sqlite = driver(s)
+    if sqlite is not None:
+        raw, dialect = sqlite
+        sql = _OPEN_IN_CELLS.format(hint=_SQLITE_HINT).replace(":cells", marks(len(cells)))
+        sql = sql.replace(":types", marks(len(types))).replace(":since", "?")
+        found = raw.execute(sql, [*cells, *types, _since_sqlite(dialect)(since)]).fetchall()
+    else:
+        conn = s.connection()
+        params = {"cells": cells, "types": types, "since": since}
+        found = [tuple(r) for r in conn.execute(_BY_DIALECT[conn.dialect.name], params)]
+    rows = [(cid, et, cell, lon, lat, _aware(at)) for cid, et, cell, lon, lat, at in found]
     out = []
     window = timedelta(hours=state.settings.duplicate_window_hours)
     for p, mine in zip(batch, near_cells, strict=True):
@@ -72,6 +84,11 @@ def duplicate_candidates(state: AppState, s: Session, batch: Sequence[Prepared])
         ]
         out.append([cid for d, cid in sorted(near) if d <= r])
     return out
+
+
+def _since_sqlite(dialect: Any) -> Any:
+    """How a UTCDateTime is written on SQLite (the column's own bind processor)."""
+    return UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
 
 
 def _aware(t: datetime | str) -> datetime:

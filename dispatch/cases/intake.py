@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
 from dispatch.auth.principal import Principal
-from dispatch.cases.duplicates import duplicate_candidates
+from dispatch.cases.duplicates import cells_near, duplicate_candidates
 from dispatch.cases.models import Case, IdempotencyRecord, Report
 from dispatch.cases.schemas import ReportIn, ReportOut
 from dispatch.cases.views import case_out
@@ -53,6 +53,8 @@ class Prepared:
     captured_at: datetime
     #: JSON a channel adds to the report (Open311's answers), stored as ``report.extra``
     extra: str | None = None
+    #: the cells within the duplicate radius (duplicates.cells_near)
+    near_cells: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,18 @@ def prepare(state: AppState, principal: Principal, key: str, body: ReportIn) -> 
             assignment = state.rules.resolve(event.code, loc.cell)
         except RoutingError:
             assignment = None  # never lose a report: a dispatcher routes it by hand
-    return Prepared(principal, key, fingerprint, body, event, loc, assignment, now, captured)
+    return Prepared(
+        principal,
+        key,
+        fingerprint,
+        body,
+        event,
+        loc,
+        assignment,
+        now,
+        captured,
+        near_cells=cells_near(state, loc),
+    )
 
 
 def write_one(state: AppState, s: Session, p: Prepared) -> Outcome:
