@@ -109,6 +109,22 @@ def only_if_free() -> Iterator[None]:
         _turn_now.reset(token)
 
 
+def turn_pauses(wait_s: float) -> Iterator[float]:
+    """The pauses between looks at a taken write turn: 0.2 ms doubling to 2 ms, until
+    ``wait_s`` have gone by."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.0002
+    while time.monotonic() < deadline:
+        yield pause
+        pause = min(pause * 2, 0.002)
+
+
+def turn_timeout(wait_s: float) -> exc.OperationalError:
+    """What a writer that waited ``wait_s`` for its turn raises: one of UNAVAILABLE."""
+    orig = sqlite3.OperationalError("database is locked")
+    return exc.OperationalError(f"waited {wait_s:g} s for another writer", None, orig)
+
+
 class WriterTurns:
     """Writers to one SQLite file take turns on an OS file lock before ``BEGIN IMMEDIATE``.
 
@@ -143,8 +159,7 @@ class WriterTurns:
             os.close(fd)  # also lets go of the lock
 
     def _take(self, fd: int) -> None:
-        deadline = time.monotonic() + self.wait_s
-        pause = 0.0002
+        pauses = turn_pauses(self.wait_s)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -152,13 +167,10 @@ class WriterTurns:
             except BlockingIOError:
                 if _turn_now.get():
                     raise TurnTaken from None
-                if time.monotonic() >= deadline:
-                    orig = sqlite3.OperationalError("database is locked")
-                    raise exc.OperationalError(
-                        f"waited {self.wait_s:g} s for another writer", None, orig
-                    ) from None
+                pause = next(pauses, None)
+                if pause is None:
+                    raise turn_timeout(self.wait_s) from None
                 time.sleep(pause)
-                pause = min(pause * 2, 0.002)
 
     def _begin(self, conn: Any) -> None:
         self._take(conn.connection.info["writer_lock"])

@@ -1,5 +1,5 @@
-"""SQLite writers take turns on a file lock; the intake writes on the event loop only when
-its turn is free, and otherwise waits in a thread while the app keeps answering."""
+"""SQLite writers take turns on a file lock; the intake writes on the event loop once its
+turn is free, and waits for it without holding up the app."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_a_second_writer_waits_for_the_first_and_only_if_free_refuses(tmp_path: 
         holder.execute(BUMP)  # the turn is first's until it ends
         with only_if_free(), pytest.raises(TurnTaken), second.begin() as c:
             c.execute(BUMP)
-        with pytest.raises(OperationalError, match="waited 0.05 s"), impatient.begin() as c:
+        with pytest.raises(OperationalError, match=r"waited 0\.05 s"), impatient.begin() as c:
             c.execute(BUMP)  # gives up like SQLite's busy timeout: a 503, not a hang
         got: list[int] = []
 
@@ -62,7 +62,7 @@ def sqlite_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield api
 
 
-def test_a_report_waits_its_turn_in_a_thread_and_the_app_keeps_answering(
+def test_a_report_waits_its_turn_and_the_app_keeps_answering(
     sqlite_api: Api,
 ) -> None:
     api = sqlite_api
@@ -79,7 +79,7 @@ def test_a_report_waits_its_turn_in_a_thread_and_the_app_keeps_answering(
     poster.start()
     try:
         assert writer.turn_waited.wait(30)
-        assert writer.turn_waits == 1
+        assert writer.turn_waits >= 1
         health = api.client.get("/healthz")  # the event loop is not stuck behind the lock
         assert health.status_code == 200
         assert poster.is_alive()
@@ -93,9 +93,10 @@ def test_a_report_waits_its_turn_in_a_thread_and_the_app_keeps_answering(
     case_id = answers[0].json()["id"]
     with Session(api.state.db.engine) as s:
         assert s.execute(select(func.count()).where(Case.id == case_id)).scalar_one() == 1
-    again = api.report(k=3)  # and the next batch is back on the event loop
+    waits = writer.turn_waits
+    again = api.report(k=3)  # the turn is free again: no waiting
     assert again.status_code == 201
-    assert writer.turn_waits == 1
+    assert writer.turn_waits == waits
 
 
 def test_rows_the_driver_writes_are_stored_as_the_orm_stores_them(sqlite_api: Api) -> None:
