@@ -62,8 +62,9 @@ class FeedClient:
         self.ready = asyncio.Event()
         #: the server's head at the last ``ready`` or ``heartbeat``
         self.head: int | None = None
-        #: the head of the last ``ready``: live events follow it (without ``since`` the
-        #: server's own reading position, which may trail the database's newest event)
+        #: the head of the first ``ready``: live events follow it (without ``since`` the
+        #: server's own reading position, which may trail the database's newest event);
+        #: later connections resume from ``last_seq``
         self.ready_head: int | None = None
         self.connections = 0
         self.heartbeats = 0
@@ -149,7 +150,9 @@ class FeedClient:
                         self.last_seq = message["seq"]
                         yield message
                 elif kind == "ready":
-                    self.head = self.ready_head = message["head"]
+                    self.head = message["head"]
+                    if self.ready_head is None:
+                        self.ready_head = message["head"]
                     if self.last_seq is None:
                         self.last_seq = message["head"]
                     self.ready.set()
