@@ -238,6 +238,7 @@ def serve(
         os.environ["GRIDDISPATCH_CITY_DIR"] = str(city_dir)
     if access_log is not None:
         os.environ["GRIDDISPATCH_ACCESS_LOG"] = str(access_log).lower()
+    os.environ.setdefault("GRIDDISPATCH_GC_FREEZE", "true")
     if log_format is not None:
         os.environ["GRIDDISPATCH_LOG_FORMAT"] = log_format
     settings = Settings()

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_page_size: int = 500
     #: intake groups concurrent reports into one transaction of at most this many
     intake_batch_max: int = 64
+    #: after start-up, move everything built so far out of the garbage collector's sight
+    #: (gc.freeze): on for ``griddispatch serve``, whose process lives as long as the app
+    gc_freeze: bool = False
     log_level: str = "INFO"
     # --- operations (docs/operations.md, "Health, metrics and logs") ---
     #: json (one object per line), text (for a terminal) or auto: text on a terminal, else json

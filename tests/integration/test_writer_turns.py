@@ -153,3 +153,19 @@ def _shape(v: Any) -> Any:
     if isinstance(v, str):
         return "".join("9" if ch.isdigit() else ("a" if ch.isalpha() else ch) for ch in v)[:40]
     return type(v).__name__
+
+
+def test_serve_hides_the_start_up_heap_from_the_collector(tmp_path: Path) -> None:
+    """``gc_freeze`` (on under ``griddispatch serve``) freezes what start-up built."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        url = f"sqlite:///{tmp_path / 'gd.sqlite'}"
+        with running_app(url, photo_dir=tmp_path / "photos", gc_freeze=True) as api:
+            assert gc.get_freeze_count() > 100_000  # the grid, the city, the app
+            assert api.report(k=4).status_code == 201
+    finally:
+        gc.unfreeze()
+    with running_app(url, photo_dir=tmp_path / "photos") as api:  # tests and tools: off
+        assert gc.get_freeze_count() == 0
