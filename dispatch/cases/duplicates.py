@@ -29,12 +29,13 @@ if TYPE_CHECKING:
 # a batch at 5,000 open cases, 0.5 ms this way). PostgreSQL plans from its statistics.
 _OPEN_IN_CELLS = (
     "SELECT id, event_type, cell, lon, lat, created_at FROM cases {hint}"
-    "WHERE cell IN :cells AND event_type IN :types AND created_at >= :since "
+    "WHERE cell IN {cells} AND event_type IN {types} AND created_at >= {since} "
     "AND status IN ('reported', 'dispatched')"
 )
 _SQLITE_HINT = "INDEXED BY ix_cases_cell_type_time "
+_NAMED = {"cells": ":cells", "types": ":types", "since": ":since"}
 _BY_DIALECT = {
-    name: text(_OPEN_IN_CELLS.format(hint=hint)).bindparams(
+    name: text(_OPEN_IN_CELLS.format(hint=hint, **_NAMED)).bindparams(
         bindparam("cells", expanding=True),
         bindparam("types", expanding=True),
         bindparam("since", type_=UTCDateTime()),
@@ -66,8 +67,9 @@ def duplicate_candidates(state: AppState, s: Session, batch: Sequence[Prepared])
     sqlite = driver(s)
     if sqlite is not None:
         raw, dialect = sqlite
-        sql = _OPEN_IN_CELLS.format(hint=_SQLITE_HINT).replace(":cells", marks(len(cells)))
-        sql = sql.replace(":types", marks(len(types))).replace(":since", "?")
+        sql = _OPEN_IN_CELLS.format(
+            hint=_SQLITE_HINT, cells=marks(len(cells)), types=marks(len(types)), since="?"
+        )
         found = raw.execute(sql, [*cells, *types, _since_sqlite(dialect)(since)]).fetchall()
     else:
         conn = s.connection()
