@@ -20,10 +20,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY geo/ geo/
 COPY dispatch/ dispatch/
-RUN pip install .
+RUN pip install -c constraints.txt .
 COPY grid_data/nanning/ grid_data/nanning/
 COPY --from=web /src/web/ web/
 # the package is installed in site-packages: point it at the data and pages copied here

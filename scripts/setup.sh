@@ -40,10 +40,11 @@ ensure_venv() {
   local py="${PYTHON:-python3}"
   [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$py" -m venv "$VENV"; }
   local stamp="$VENV/.griddispatch-installed"
-  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    log "installing griddispatch and its dependencies"
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] \
+     || [ "$ROOT/constraints.txt" -nt "$stamp" ]; then
+    log "installing griddispatch and its dependencies (pinned by constraints.txt)"
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
     touch "$stamp"
   fi
 }

@@ -117,7 +117,7 @@ class RedisBus:
                 self.healthy = False
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             await asyncio.sleep(backoff)  # reconnect pacing, not a wait for an event
             backoff = min(backoff * 2, self._max_backoff)
 
