@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     #: the log is read at least this often, and this often while Redis is away
     feed_poll_s: float = 5.0
     feed_degraded_poll_s: float = 0.25
+    #: on SQLite without Redis, how often a process looks for other processes' commits to
+    #: the file (feed/bus.py SqliteBus)
+    feed_watch_s: float = Field(default=0.005, gt=0, le=5)
     #: connected sockets' tokens are re-checked this often (revoked, expired, user disabled)
     feed_revalidate_s: float = 30.0
     #: permessage-deflate on websockets: a quarter of the bytes, but compressed per socket

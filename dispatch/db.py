@@ -217,6 +217,12 @@ class Database:
     ) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        #: the SQLite database's file; None for PostgreSQL and an in-memory database
+        self.sqlite_path: Path | None = None
+        if self.is_sqlite:
+            path = self.url.split("///", 1)[-1]
+            if path and path != ":memory:" and not path.startswith("file:"):
+                self.sqlite_path = Path(path)
         if self.is_sqlite:
             self.engine = make_engine(self.url)
             self.read_engine = make_engine(self.url, writer=False)

@@ -338,6 +338,6 @@ def _join(state: AppState, s: Session, items: list[tuple[Prepared, int]]) -> lis
             now=now,
         )
         records.append(_record_row(p, body))
-        outcomes.append(Outcome(201, body, False))
+        outcomes.append(Outcome(201, body, False, joined=True))
     _write_rows(s, reports=reports, events=events, records=records, photo_links=links)
     return outcomes

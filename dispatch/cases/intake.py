@@ -62,6 +62,9 @@ class Outcome:
     status: int
     body: str  # JSON
     replayed: bool
+    #: the report joined an open case instead of opening one (kept for the metrics, which
+    #: would otherwise parse the body)
+    joined: bool = False
 
 
 def check_key(key: str | None) -> str:
@@ -141,12 +144,13 @@ def write_one(state: AppState, s: Session, p: Prepared) -> Outcome:
                 "this Idempotency-Key was used for a different report",
                 code="idempotency_key_reused",
             )
-        return Outcome(rec.status_code, rec.body, True)
+        return Outcome(rec.status_code, rec.body, True, joined=old_joined(rec.body))
     old = s.execute(
         select(Report).where(col(Report.reporter_id) == uid, col(Report.client_key) == p.key)
     ).scalar_one_or_none()
     if old is not None:  # the idempotency record was pruned; the report stays unique forever
-        return Outcome(200, _answer(state, s, s.get_one(Case, old.case_id), old), True)
+        body = _answer(state, s, s.get_one(Case, old.case_id), old)
+        return Outcome(200, body, True, joined=old.joined_existing)
     case = None if p.body.self_handled else _find_duplicate(state, s, p)
     if case is not None:
         report = _join(s, p, case)
@@ -163,7 +167,12 @@ def write_one(state: AppState, s: Session, p: Prepared) -> Outcome:
             created_at=p.received_at,
         )
     )
-    return Outcome(201, body, False)
+    return Outcome(201, body, False, joined=report.joined_existing)
+
+
+def old_joined(body: str) -> bool:
+    """Whether a stored answer was a joined report (replays are rare: parsing is fine)."""
+    return bool(json.loads(body).get("joined_existing"))
 
 
 def _find_duplicate(state: AppState, s: Session, p: Prepared) -> Case | None:

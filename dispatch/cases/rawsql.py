@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
+
+from dispatch.dbtypes import UTCDateTime
 
 #: rows per INSERT: the widest table (cases, 31 columns) stays under SQLite's 32,766
 #: bound variables
@@ -64,10 +67,23 @@ def _bind_processors(dialect: Dialect, table: Table, cols: tuple[str, ...]) -> l
     key = (table.name, cols, dialect.name)
     procs = _processors.get(key)
     if procs is None:
-        procs = _processors[key] = [
-            table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in cols
-        ]
+        procs = _processors[key] = [_bind_processor(dialect, table.c[c].type) for c in cols]
     return procs
+
+
+def _bind_processor(dialect: Dialect, type_: Any) -> Any:
+    if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
+        return sqlite_utc_text
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
+def sqlite_utc_text(value: datetime) -> str:
+    """What :class:`UTCDateTime` stores on SQLite, made in C: a report writes ~20 times, and
+    the type's own chain (a decorator, then a format with a dict) took a tenth of the
+    writer's time. A test holds the two equal."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _insert_sql(dialect: Dialect, table: Table, cols: tuple[str, ...], n: int) -> str:

@@ -41,6 +41,6 @@ async def post_report(
     key = check_key(idempotency_key)
     prepared = prepare(state, principal, key, body)
     outcome = await state.intake.submit(prepared)
-    count_report(outcome.status, outcome.body, outcome.replayed, "api")
+    count_report(outcome.status, outcome.joined, outcome.replayed, "api")
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
     return Response(outcome.body, outcome.status, headers, media_type="application/json")

@@ -7,8 +7,9 @@ a token is revoked, and the bus itself says ``{"reconnected": true}`` when it ha
 only as a hint and reads the event log, so a lost, late or repeated message costs at most
 one read; it never loses an event.
 
-``MemoryBus`` serves one process; ``RedisBus`` many, over Redis pub/sub. Publishing never
-waits long and never raises: Redis being away must not stop intake.
+``MemoryBus`` serves one process; ``RedisBus`` many, over Redis pub/sub; ``SqliteBus`` the
+processes sharing one SQLite file on one machine, with no Redis. Publishing never waits
+long and never raises: Redis being away must not stop intake.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -130,5 +134,113 @@ class RedisBus:
         await self._sub.aclose()
 
 
-def make_bus(redis_url: str | None, prefix: str) -> Bus:
-    return RedisBus(redis_url, prefix) if redis_url else MemoryBus()
+class SqliteBus:
+    """The processes serving one SQLite file hear each other's commits from the file itself.
+
+    SQLite counts the commits other connections make to a database (``PRAGMA
+    data_version``); a watcher reads that count every ``interval_s`` on a connection of its
+    own and wakes the hub when it moved. It reads shared memory, not the disk: a few
+    microseconds. Revocations, which are not commits a hub could read back, are appended as
+    lines to ``<database>-bus`` and picked up by the same watcher. Both are hints like any
+    bus message: a lost line is made good by the hub's periodic token check.
+    """
+
+    #: past this size the side file starts again (a reader that had not caught up relies on
+    #: the periodic token check for what it missed)
+    SIDE_MAX = 2**20
+
+    def __init__(self, db_path: Path, *, interval_s: float = 0.005) -> None:
+        self.healthy = True
+        self.reconnects = 0
+        self.db_path = db_path
+        self.side = db_path.with_name(db_path.name + "-bus")
+        self.interval_s = interval_s
+        self._deliver: Deliver | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=rw", uri=True, isolation_level=None)
+        # what is there now is the baseline: anything committed or revoked after start counts
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        watch = self._watch(conn, deliver, version, self._side_size())
+        self._task = asyncio.create_task(watch, name="feed-bus-sqlite")
+
+    async def publish(self, message: dict[str, Any]) -> None:
+        if self._deliver is not None:
+            self._deliver(message)
+        if "revoke" in message:
+            line = f"revoke {message['revoke']} {os.getpid()}\n".encode()
+            try:
+                self._append(line)
+            except OSError as exc:
+                log.warning("feed bus: cannot write %s (%s)", self.side, exc)
+
+    def _append(self, line: bytes) -> None:
+        fd = os.open(self.side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size > self.SIDE_MAX:
+                os.ftruncate(fd, 0)
+            os.write(fd, line)  # one small O_APPEND write: never interleaved with another's
+        finally:
+            os.close(fd)
+
+    def _side_size(self) -> int:
+        try:
+            return os.stat(self.side).st_size
+        except FileNotFoundError:
+            return 0
+
+    async def _watch(
+        self, conn: sqlite3.Connection, deliver: Deliver, version: int, offset: int
+    ) -> None:
+        try:
+            while True:
+                try:
+                    now = conn.execute("PRAGMA data_version").fetchone()[0]
+                except sqlite3.Error:
+                    now = version  # the file is busy or away: look again at the next tick
+                if now != version:
+                    version = now
+                    deliver({"head": None})
+                size = self._side_size()
+                if size != offset:
+                    offset = self._read_side(offset, size, deliver)
+                await asyncio.sleep(self.interval_s)  # the watch's period
+        finally:
+            conn.close()
+
+    def _read_side(self, offset: int, size: int, deliver: Deliver) -> int:
+        if size < offset:  # started again by a writer
+            offset = 0
+        try:
+            with open(self.side, "rb") as f:
+                f.seek(offset)
+                chunk = f.read(size - offset)
+        except OSError:
+            return offset
+        whole = chunk[: chunk.rfind(b"\n") + 1]
+        me = str(os.getpid())
+        for line in whole.splitlines():
+            kind, value, sender = [*line.decode(errors="replace").split(" "), "", ""][:3]
+            if kind == "revoke" and value and sender != me:  # our own were delivered at once
+                deliver({"revoke": value})
+        return offset + len(whole)
+
+    async def stop(self) -> None:
+        self._deliver = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def make_bus(
+    redis_url: str | None, prefix: str, *, sqlite_path: Path | None = None, watch_s: float = 0.005
+) -> Bus:
+    """Redis when configured; else the SQLite file's own watch, or one process' memory."""
+    if redis_url:
+        return RedisBus(redis_url, prefix)
+    if sqlite_path is not None:
+        return SqliteBus(sqlite_path, interval_s=watch_s)
+    return MemoryBus()

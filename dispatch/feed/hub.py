@@ -313,5 +313,7 @@ def make_hub(state: AppState) -> FeedHub:
         revalidate_s=s.feed_revalidate_s,
         backlog_max=s.feed_backlog_max,
     )
-    bus = make_bus(s.redis_url, s.redis_prefix)
+    bus = make_bus(
+        s.redis_url, s.redis_prefix, sqlite_path=state.db.sqlite_path, watch_s=s.feed_watch_s
+    )
     return FeedHub(state.db.read_engine, state.db.engine, bus, config, state.auth.valid_hashes)

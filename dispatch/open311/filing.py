@@ -174,7 +174,7 @@ async def file_request(
     prepared = prepare(state, principal, key, body)
     prepared = replace(prepared, extra=orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode())
     outcome = await state.intake.submit(prepared)
-    count_report(outcome.status, outcome.body, outcome.replayed, "open311")
+    count_report(outcome.status, outcome.joined, outcome.replayed, "open311")
     case = orjson.loads(outcome.body)
     return {
         "service_request_id": case["case_no"],

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -111,14 +110,11 @@ def observe_request(method: str, route: str, status: int, took_s: float) -> None
     LATENCY.labels(method, route).observe(took_s)
 
 
-def count_report(status: int, body: str, replayed: bool, channel: str) -> None:
-    """Count one intake answer (``body`` is the report's JSON answer)."""
+def count_report(status: int, joined: bool, replayed: bool, channel: str) -> None:
+    """Count one intake answer."""
     if status >= 300:
         return
-    if replayed:
-        outcome = "replay"
-    else:
-        outcome = "joined" if orjson.loads(body).get("joined_existing") else "new_case"
+    outcome = "replay" if replayed else ("joined" if joined else "new_case")
     REPORTS.labels(outcome, channel).inc()
 
 

@@ -1,0 +1,121 @@
+"""SqliteBus: processes sharing a SQLite file wake on each other's commits and hear
+revocations through the side file. Here the buses share one process, each with its own
+connection, which is what the file sees of two processes; side-file lines carry the
+sender's pid, so lines "from another process" are written by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dispatch.feed.bus import SqliteBus, make_bus
+
+WAIT_S = 10.0
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        self.queue.put_nowait(message)
+
+    async def next(self, check: Any = None) -> dict[str, Any]:
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                message = await self.queue.get()
+                if check is None or check(message):
+                    return message
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "gd.sqlite"
+    with sqlite3.connect(path) as c:
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("CREATE TABLE t (x INTEGER)")
+    return path
+
+
+def commit_elsewhere(path: Path) -> None:
+    with sqlite3.connect(path) as c:
+        c.execute("INSERT INTO t VALUES (1)")
+
+
+async def test_another_connections_commit_wakes_the_bus(db: Path) -> None:
+    bus, inbox = SqliteBus(db, interval_s=0.001), Inbox()
+    await bus.start(inbox)
+    try:
+        commit_elsewhere(db)
+        assert await inbox.next() == {"head": None}
+        assert inbox.queue.empty()
+    finally:
+        await bus.stop()
+
+
+def revoke_elsewhere(bus: SqliteBus, token: str) -> None:
+    """What another process's bus appends to the side file."""
+    with open(bus.side, "ab") as f:
+        f.write(f"revoke {token} 999999999\n".encode())
+
+
+async def test_a_revocation_is_delivered_here_at_once_and_written_for_the_others(
+    db: Path,
+) -> None:
+    a, got = SqliteBus(db, interval_s=0.001), Inbox()
+    await a.start(got)
+    try:
+        await a.publish({"revoke": "abc123"})
+        assert await got.next() == {"revoke": "abc123"}
+        assert a.side.read_bytes() == f"revoke abc123 {os.getpid()}\n".encode()
+        await a.publish({"head": 5})  # heads go by the database file, not the side file
+        assert await got.next() == {"head": 5}
+        revoke_elsewhere(a, "def456")
+        assert await got.next() == {"revoke": "def456"}  # its own line was not read back
+        commit_elsewhere(db)
+        assert await got.next() == {"head": None}
+    finally:
+        await a.stop()
+
+
+async def test_the_side_file_starts_again_when_full_and_readers_follow(db: Path) -> None:
+    a, got = SqliteBus(db, interval_s=0.001), Inbox()
+    a.SIDE_MAX = 64
+    await a.start(got)
+    try:
+        for n in range(8):  # another process's lines; past 64 bytes a writer starts again
+            if a.side.exists() and a.side.stat().st_size > a.SIDE_MAX:
+                await a.publish({"revoke": f"mine-{n:02d}"})  # truncates, then appends
+                assert await got.next() == {"revoke": f"mine-{n:02d}"}
+            revoke_elsewhere(a, f"token-{n:02d}")
+            assert await got.next() == {"revoke": f"token-{n:02d}"}
+        assert a.side.stat().st_size <= 2 * a.SIDE_MAX
+    finally:
+        await a.stop()
+
+
+async def test_a_half_written_line_waits_for_its_end(db: Path) -> None:
+    b, got = SqliteBus(db, interval_s=0.001), Inbox()
+    await b.start(got)
+    try:
+        with open(b.side, "ab") as f:
+            f.write(b"revoke par")
+            f.flush()
+            commit_elsewhere(db)  # a wake-up in between: the watcher has looked at the file
+            assert await got.next() == {"head": None}
+            f.write(b"tial\n")
+        assert await got.next() == {"revoke": "partial"}
+    finally:
+        await b.stop()
+
+
+def test_the_bus_is_chosen_by_the_settings(tmp_path: Path) -> None:
+    assert type(make_bus(None, "gd")).__name__ == "MemoryBus"
+    assert type(make_bus(None, "gd", sqlite_path=tmp_path / "x.sqlite")).__name__ == "SqliteBus"
+    redis = make_bus("redis://127.0.0.1:1/0", "gd", sqlite_path=tmp_path / "x.sqlite")
+    assert type(redis).__name__ == "RedisBus"
