@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
@@ -23,6 +24,10 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     exc.OperationalError,  # refused, reset, shutting down, statement timeout, SQLite locked
     exc.InterfaceError,  # a connection that was closed under us
     exc.TimeoutError,  # no pooled connection free within the pool timeout
+    # the same from the drivers themselves, for the few statements that bypass SQLAlchemy
+    # (sequence numbering on SQLite; cases/rawsql.py wraps its own)
+    sqlite3.OperationalError,
+    psycopg.OperationalError,
 )
 
 

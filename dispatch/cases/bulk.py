@@ -21,7 +21,7 @@ from dispatch.cases.answers import answer_json
 from dispatch.cases.duplicates import distance_m, duplicate_candidates
 from dispatch.cases.intake import Outcome, Prepared, case_number
 from dispatch.cases.models import Case, IdempotencyRecord, Report
-from dispatch.cases.rawsql import driver, insert_rows, marks
+from dispatch.cases.rawsql import driver
 from dispatch.dbtypes import table_of
 from dispatch.enums import CaseStatus, PhotoKind, TicketRole, TicketStatus
 from dispatch.errors import DomainError, Unprocessable
@@ -97,10 +97,10 @@ def _known_keys(s: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
     if not keys:
         return set()
     users, names = sorted({u for u, _ in keys}), sorted({k for _, k in keys})
-    sqlite = driver(s)
-    if sqlite is not None:
-        sql = _KNOWN_SQL.format(users=marks(len(users)), keys=marks(len(names)))
-        rows = sqlite[0].execute(sql, [*users, *names, *users, *names]).fetchall()
+    raw = driver(s)
+    if raw is not None:
+        sql = _KNOWN_SQL.format(users=raw.marks(len(users)), keys=raw.marks(len(names)))
+        rows = raw.rows(sql, [*users, *names, *users, *names])
     else:
         found = s.connection().execute(_KNOWN, {"users": users, "keys": names}).all()
         rows = [tuple(r) for r in found]
@@ -136,6 +136,13 @@ def _check_photos(s: Session, items: list[Prepared]) -> dict[int, DomainError]:
 _NEXT_IDS_PG = text(
     "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
 )
+#: every table's new ids in one round trip
+_NEXT_IDS_PG_ALL = (
+    "SELECT {}".format(", ".join(
+        f"ARRAY(SELECT nextval(pg_get_serial_sequence('{t}', 'id')) FROM generate_series(1, %s))"
+        for t in ("cases", "report", "ticket")
+    ))
+)  # fmt: skip
 _MAX_IDS_SQLITE = (
     "SELECT (SELECT coalesce(max(id), 0) FROM cases), (SELECT coalesce(max(id), 0) FROM report),"
     " (SELECT coalesce(max(id), 0) FROM ticket)"
@@ -146,14 +153,19 @@ def _ids(s: Session, counts: dict[str, int]) -> dict[str, list[int]]:
     """New primary keys per table: sequences on PostgreSQL; on SQLite the writer holds the
     write lock (BEGIN IMMEDIATE), so the next ids after the current maxima are ours."""
     conn = s.connection()
+    raw = driver(s)
+    if raw is not None and not raw.sqlite:
+        n = [counts.get(t, 0) for t in ("cases", "report", "ticket")]
+        arrays = raw.rows(_NEXT_IDS_PG_ALL, n)[0]
+        got = dict(zip(("cases", "report", "ticket"), arrays, strict=True))
+        return {t: [int(v) for v in got[t]] for t in counts}
     if conn.dialect.name == "postgresql":
         return {
             t: [int(v) for v in conn.execute(_NEXT_IDS_PG, {"table": t, "n": n}).scalars()]
             for t, n in counts.items()
         }
-    sqlite = driver(s)
-    assert sqlite is not None
-    found = sqlite[0].execute(_MAX_IDS_SQLITE).fetchone()
+    assert raw is not None
+    found = raw.rows(_MAX_IDS_SQLITE, [])[0]
     maxima = dict(zip(("cases", "report", "ticket"), found, strict=True))
     return {t: list(range(int(maxima[t]) + 1, int(maxima[t]) + 1 + n)) for t, n in counts.items()}
 
@@ -224,14 +236,13 @@ def _write_rows(s: Session, **rows: list[dict[str, Any]]) -> None:
         mark(s)
     tables = {"cases": Case, "reports": Report, "tickets": Ticket, "events": Event,
               "records": IdempotencyRecord}  # fmt: skip
-    sqlite = driver(s)
-    for name, model in tables.items():
-        if not rows.get(name):
-            continue
-        if sqlite is not None:
-            insert_rows(*sqlite, table_of(model), rows[name])
-        else:
-            conn.execute(insert(table_of(model)), rows[name])
+    raw = driver(s)
+    if raw is not None:
+        raw.insert((table_of(model), rows.get(name, [])) for name, model in tables.items())
+    else:
+        for name, model in tables.items():
+            if rows.get(name):
+                conn.execute(insert(table_of(model)), rows[name])
     if rows.get("photo_links"):
         photo = table_of(Photo)
         conn.execute(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
-from dispatch.cases.rawsql import driver, marks
+from dispatch.cases.rawsql import driver
 from dispatch.dbtypes import UTCDateTime
 from dispatch.state import AppState
 from geo import Location
@@ -64,13 +64,16 @@ def duplicate_candidates(state: AppState, s: Session, batch: Sequence[Prepared])
     near_cells = [p.near_cells or cells_near(state, p.loc) for p in batch]
     cells = sorted(set().union(*near_cells))
     types = sorted({p.event.code for p in batch})
-    sqlite = driver(s)
-    if sqlite is not None:
-        raw, dialect = sqlite
+    raw = driver(s)
+    if raw is not None:
         sql = _OPEN_IN_CELLS.format(
-            hint=_SQLITE_HINT, cells=marks(len(cells)), types=marks(len(types)), since="?"
+            hint=_SQLITE_HINT if raw.sqlite else "",
+            cells=raw.marks(len(cells)),
+            types=raw.marks(len(types)),
+            since=raw.mark,
         )
-        found = raw.execute(sql, [*cells, *types, _since_sqlite(dialect)(since)]).fetchall()
+        at = _since_sqlite(raw.dialect)(since) if raw.sqlite else since
+        found = raw.rows(sql, [*cells, *types, at])
     else:
         conn = s.connection()
         params = {"cells": cells, "types": types, "since": since}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from dispatch.cases.bulk import write_fast
 from dispatch.cases.intake import Outcome, Prepared, write_one
@@ -122,27 +123,39 @@ class IntakeWriter:
                 await asyncio.sleep(pause)
 
     def _write(self, batch: list[Prepared]) -> list[Outcome | BaseException]:
+        """The batch in one transaction: the bulk path, then the ORM for what it left.
+
+        If another process committed one of the batch's keys meanwhile, the bulk INSERT
+        fails on the unique index: the transaction is rolled back and every item goes the
+        ORM way in a new one, which answers the raced key from the other's record. (A
+        savepoint around the bulk path would spare the second transaction, at two round
+        trips per batch for a race that is rare.)"""
+        try:
+            with transaction(self.state.db.engine) as s:
+                fast = write_fast(self.state, s, batch)
+                return self._write_rest(s, batch, fast)
+        except IntegrityError:
+            with transaction(self.state.db.engine) as s:
+                return self._write_rest(s, batch, [None] * len(batch))
+
+    def _write_rest(
+        self, s: Session, batch: list[Prepared], fast: list[Outcome | DomainError | None]
+    ) -> list[Outcome | BaseException]:
         results: list[Outcome | BaseException] = []
-        with transaction(self.state.db.engine) as s:
+        for p, done in zip(batch, fast, strict=True):
+            if done is not None:
+                results.append(done)
+                continue
             try:
                 with s.begin_nested():
-                    fast = write_fast(self.state, s, batch)
-            except IntegrityError:  # another process raced us on a key: go item by item
-                fast = [None] * len(batch)
-            for p, done in zip(batch, fast, strict=True):
-                if done is not None:
-                    results.append(done)
-                    continue
+                    results.append(write_one(self.state, s, p))
+            except DomainError as exc:
+                results.append(exc)
+            except IntegrityError:
+                # another process committed the same key first: answer with its record
                 try:
                     with s.begin_nested():
                         results.append(write_one(self.state, s, p))
-                except DomainError as exc:
+                except (DomainError, IntegrityError) as exc:
                     results.append(exc)
-                except IntegrityError:
-                    # another process committed the same key first: answer with its record
-                    try:
-                        with s.begin_nested():
-                            results.append(write_one(self.state, s, p))
-                    except (DomainError, IntegrityError) as exc:
-                        results.append(exc)
         return results
