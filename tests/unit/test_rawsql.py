@@ -43,3 +43,24 @@ def test_a_naive_datetime_is_refused_like_the_type_refuses_it() -> None:
         ORM(naive)
     with pytest.raises(ValueError, match="naive"):
         sqlite_utc_text(naive)
+
+
+def test_driver_errors_come_out_as_sqlalchemys() -> None:
+    """The app maps SQLAlchemy's errors (503 for OperationalError, the writer's race
+    fallback for IntegrityError); the raw statements must raise those, not the driver's."""
+    import sqlite3
+
+    from sqlalchemy import Column, Integer, MetaData, Table, create_engine, exc
+
+    from dispatch.cases.rawsql import Raw
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True))
+    raw = Raw(conn, create_engine("sqlite://").dialect)  # a dialect with its driver loaded
+    raw.insert([(table, [{"id": 1}, {"id": 2}])])
+    assert raw.rows("SELECT id FROM t WHERE id IN " + raw.marks(2), [1, 2]) == [(1,), (2,)]
+    with pytest.raises(exc.IntegrityError):
+        raw.insert([(table, [{"id": 2}])])
+    with pytest.raises(exc.OperationalError):
+        raw.rows("SELECT nothing FROM nowhere", [])
