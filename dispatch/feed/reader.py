@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -90,14 +91,78 @@ def summaries(
 
 def read_events(conn: Connection, after: int, upto: int, limit: int) -> list[FeedEvent]:
     """Events with ``after < seq <= upto`` in seq order, at most ``limit``."""
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        return _build(*_fetch_pg(conn.connection.dbapi_connection, after, upto, limit))
+    return _build(*_fetch(conn, after, upto, limit))
+
+
+Fetched = tuple[list[dict[str, Any]], dict[int, dict[str, Any]], dict[int, list[dict[str, Any]]]]
+
+
+def _fetch(conn: Connection, after: int, upto: int, limit: int) -> Fetched:
+    """The page, its cases and their tickets, through SQLAlchemy (three round trips)."""
     query = (
         select(*_EVENT_COLS)
         .where(_EVENT.c.seq > after, _EVENT.c.seq <= upto)
         .order_by(_EVENT.c.seq)
         .limit(limit)
     )
-    rows = conn.execute(query).mappings().all()
+    rows = [dict(r) for r in conn.execute(query).mappings()]
     cases, tickets = summaries(conn, (r["case_id"] for r in rows if r["case_id"] is not None))
+    return rows, cases, tickets
+
+
+_EVENT_FIELDS = (
+    "seq", "type", "at", "actor_id", "case_id", "ticket_id", "unit_id", "from_status",
+    "to_status", "data",
+)  # fmt: skip
+_PAGE_PG = "SELECT {} FROM event_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+_PAGE_CASES_PG = (
+    "SELECT case_id FROM (" + _PAGE_PG.format("case_id") + ") AS page WHERE case_id IS NOT NULL"
+)
+_EVENTS_PG = _PAGE_PG.format(", ".join(_EVENT_FIELDS))
+_CASES_PG = f"SELECT {', '.join(CASE_FIELDS)} FROM cases WHERE id IN ({_PAGE_CASES_PG})"
+_TICKETS_PG = (
+    f"SELECT {', '.join(TICKET_FIELDS)} FROM ticket WHERE case_id IN ({_PAGE_CASES_PG}) ORDER BY id"
+)
+
+
+def _fetch_pg(raw: Any, after: int, upto: int, limit: int) -> Fetched:
+    """The page, its cases and their tickets in one round trip (a psycopg pipeline): the
+    hub of every process reads every event, and each round trip is a wait for the
+    interpreter once the answer is in."""
+    from psycopg import RawCursor
+
+    params = (after, upto, limit)
+    with raw.pipeline():
+        cursors = [RawCursor(raw) for _ in range(3)]
+        for cur, sql in zip(cursors, (_EVENTS_PG, _CASES_PG, _TICKETS_PG), strict=True):
+            cur.execute(sql, params, prepare=True)
+        fetched = [cur.fetchall() for cur in cursors]
+    for cur in cursors:
+        cur.close()
+    rows = [_utc(dict(zip(_EVENT_FIELDS, r, strict=True))) for r in fetched[0]]
+    cases = {r[0]: _utc(dict(zip(CASE_FIELDS, r, strict=True))) for r in fetched[1]}
+    tickets: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in fetched[2]:
+        t = _utc(dict(zip(TICKET_FIELDS, r, strict=True)))
+        tickets[t["case_id"]].append(t)
+    return rows, cases, tickets
+
+
+def _utc(row: dict[str, Any]) -> dict[str, Any]:
+    """Timestamps in UTC, as UTCDateTime reads them (the driver gives the session's zone)."""
+    for k, v in row.items():
+        if isinstance(v, datetime):
+            row[k] = v.astimezone(UTC)
+    return row
+
+
+def _build(
+    rows: list[dict[str, Any]],
+    cases: dict[int, dict[str, Any]],
+    tickets: dict[int, list[dict[str, Any]]],
+) -> list[FeedEvent]:
     out = []
     for r in rows:
         case = cases.get(r["case_id"]) if r["case_id"] is not None else None
