@@ -88,9 +88,8 @@ class RedisBus:
         from redis.exceptions import RedisError
 
         try:
-            await asyncio.wait_for(
-                self._pub.publish(self.channel, orjson.dumps(message)), self._publish_timeout
-            )
+            async with asyncio.timeout(self._publish_timeout):  # not wait_for: dispatch/waits.py
+                await self._pub.publish(self.channel, orjson.dumps(message))
         except (RedisError, OSError, TimeoutError) as exc:
             self.healthy = False
             if not self._warned:

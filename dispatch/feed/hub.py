@@ -18,7 +18,6 @@ never waits: a slow client fills its own queue, or its socket's send buffer, and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from dispatch.feed.audience import audience_key, may_see
 from dispatch.feed.bus import Bus, make_bus
 from dispatch.feed.sequence import on_commit
 from dispatch.feed.wire import Wire, text_frame
+from dispatch.waits import event_set
 
 if TYPE_CHECKING:
     from dispatch.state import AppState
@@ -213,8 +213,7 @@ class FeedHub:
     async def _read_loop(self) -> None:
         while True:
             timeout = self.config.poll_s if self.bus.healthy else self.config.degraded_poll_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await event_set(self._wake, timeout)
             self._wake.clear()
             try:
                 await self.catch_up()

@@ -125,7 +125,9 @@ async def feed(ws: WebSocket, since: int | None = Query(default=None, ge=0)) -> 
 async def _authenticate(ws: WebSocket, state: AppState) -> tuple[Principal | None, str]:
     timeout = state.settings.feed_auth_timeout_s
     try:
-        first = orjson.loads(await asyncio.wait_for(ws.receive_text(), timeout))
+        async with asyncio.timeout(timeout):  # not wait_for: see dispatch/waits.py
+            text = await ws.receive_text()
+        first = orjson.loads(text)
     except TimeoutError:
         await ws.close(code=AUTH_TIMEOUT, reason="send the auth message first")
         return None, ""
@@ -258,5 +260,7 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
     """Tell a dropped client why, without letting a stuck socket hold us up."""
     with contextlib.suppress(Exception):
         if code == RESYNC:
-            await asyncio.wait_for(ws.send_text(_control("resync", reason=reason)), 1.0)
-        await asyncio.wait_for(ws.close(code=code, reason=reason), 1.0)
+            async with asyncio.timeout(1.0):
+                await ws.send_text(_control("resync", reason=reason))
+        async with asyncio.timeout(1.0):
+            await ws.close(code=code, reason=reason)

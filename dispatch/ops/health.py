@@ -37,7 +37,8 @@ class Probe:
     async def run(self, fn: Callable[[], T], timeout_s: float) -> T:
         if self._running is None or self._running.done():
             self._running = asyncio.get_running_loop().run_in_executor(self._pool, fn)
-        result: T = await asyncio.wait_for(asyncio.shield(self._running), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: see dispatch/waits.py
+            result: T = await asyncio.shield(self._running)
         return result
 
     def close(self) -> None:
@@ -102,7 +103,8 @@ class Readiness:
         assert self.redis is not None
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(self.redis.ping(), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                await self.redis.ping()
         except TimeoutError:
             return {"ok": False, "error": f"no answer within {self.timeout_s:g} s"}
         except (RedisError, OSError) as exc:

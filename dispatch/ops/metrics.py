@@ -19,7 +19,6 @@ clients summed over live workers, the cursor and bus health their minimum).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import time
@@ -49,6 +48,7 @@ from dispatch.feed.sequence import read_head
 from dispatch.ops.health import Probe
 from dispatch.tickets.escalation import STAGES
 from dispatch.tickets.models import Ticket
+from dispatch.waits import event_set
 
 if TYPE_CHECKING:
     from dispatch.feed.hub import FeedHub
@@ -271,8 +271,7 @@ async def sample_loop(metrics: AppMetrics, interval_s: float, stop: asyncio.Even
     """Keep this process's feed figures current for scrapes that reach another worker."""
     while not stop.is_set():
         metrics.sample_hub()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
+        await event_set(stop, interval_s)
 
 
 # ---------------------------------------------------------------- multiprocess mode

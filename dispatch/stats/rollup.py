@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from dispatch.stats.gather import CaseArea, Computed, day_bounds, days, facts, l
 from dispatch.stats.history import Fact, Rules
 from dispatch.stats.models import StatsCaseDue, StatsCellKey, StatsCube, StatsPeriod, StatsPlace
 from dispatch.stats.places import merged, pack, unpack
+from dispatch.waits import event_set
 
 if TYPE_CHECKING:
     from dispatch.citydata import CityData
@@ -467,5 +467,4 @@ async def stats_loop(
                 wait = 0.1  # a backlog of days: keep going
         except Exception:
             log.exception("stats rollup failed; retrying in %s s", interval_s)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
+        await event_set(stop, wait)

@@ -12,7 +12,6 @@ work instead of queueing behind each other's row locks; SQLite writers are seria
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,7 @@ from dispatch.dbtypes import utcnow
 from dispatch.enums import TicketStatus
 from dispatch.feed.log import record
 from dispatch.tickets.models import Ticket
+from dispatch.waits import event_set
 
 log = logging.getLogger(__name__)
 
@@ -160,5 +160,4 @@ async def escalation_loop(engine: Engine, interval_s: float, stop: asyncio.Event
             await asyncio.to_thread(escalate_overdue, engine)
         except Exception:
             log.exception("escalation run failed; retrying in %s s", interval_s)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        await event_set(stop, interval_s)
