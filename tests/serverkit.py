@@ -7,6 +7,8 @@ in its output that says it is ready, never by sleeping a fixed time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,6 +24,20 @@ RedisServer = launch.RedisServer
 def AppServer(database_url: str, tmp: Path, **env: str) -> launch.AppServer:  # noqa: N802
     """The app in a child process, with the tests' demo password."""
     return launch.AppServer(database_url, tmp, DEMO_PASSWORD, **env)
+
+
+@contextmanager
+def serving_pair(url: str, tmp: Path, grid: Grid, **env: str) -> Iterator[list[RemoteApi]]:
+    """Two `griddispatch serve` processes on one database, started one after the other (the
+    first runs the migrations), stopped at the end."""
+    servers: list[launch.AppServer] = []
+    try:
+        for _ in range(2):
+            servers.append(AppServer(url, tmp, **env).start())
+        yield [RemoteApi(s.url, grid) for s in servers]
+    finally:
+        for s in servers:
+            s.stop()
 
 
 class RemoteApi(Api):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from apikit import Api, serve_app
+from apikit import Api, running_app, serve_app
 from serverkit import RedisServer
 
 from dispatch.ops.launch import PostgresServer
@@ -128,6 +128,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """The whole app on SQLite and on PostGIS, Nanning demo city loaded, demo accounts made."""
     yield from serve_app(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def pg_api(
+    pg_url_factory: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """The whole app on a fresh PostGIS database of the module's own (PostgreSQL-only
+    tests: mark them ``postgis``)."""
+    tmp = tmp_path_factory.mktemp("pg-app")
+    with running_app(pg_url_factory(), photo_dir=tmp / "photos") as api:
+        yield api
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from feedkit import Collector, head_now
-from serverkit import AppServer, RedisServer, RemoteApi
+from serverkit import RedisServer, RemoteApi, serving_pair
 
 from geo import Grid
 
@@ -28,17 +28,10 @@ def cluster(
     pg_url_factory: Any, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory,
     nanning_grid: Grid,
 ) -> Iterator[list[RemoteApi]]:  # fmt: skip
-    url = pg_url_factory()
     tmp = tmp_path_factory.mktemp("cluster")
     env = {"REDIS_URL": redis_server.url, "GRIDDISPATCH_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}"}
-    servers = []
-    try:
-        for _ in range(2):  # one after the other: the first runs the migrations
-            servers.append(AppServer(url, tmp, **env).start())
-        yield [RemoteApi(s.url, nanning_grid) for s in servers]
-    finally:
-        for s in servers:
-            s.stop()
+    with serving_pair(pg_url_factory(), tmp, nanning_grid, **env) as apis:
+        yield apis
 
 
 def post_reports(apis: list[RemoteApi], n: int, offset: int) -> list[int]:

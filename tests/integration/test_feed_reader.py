@@ -3,24 +3,13 @@ exactly the messages the SQLAlchemy read sends, whatever the session's time zone
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import orjson
 import pytest
-from apikit import Api, running_app
+from apikit import Api
 
 from dispatch.feed import reader
 
 pytestmark = pytest.mark.postgis
-
-
-@pytest.fixture(scope="module")
-def pg_api(
-    pg_url_factory: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Api]:
-    tmp = tmp_path_factory.mktemp("reader")
-    with running_app(pg_url_factory(), photo_dir=tmp / "photos") as api:
-        yield api
 
 
 def test_the_pipelined_read_is_the_sqlalchemy_read(pg_api: Api) -> None:

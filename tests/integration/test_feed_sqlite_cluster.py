@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from apikit import DEMO_PASSWORD
 from feedkit import Collector, collect, head_now, report, started
-from serverkit import AppServer, RemoteApi
+from serverkit import RemoteApi, serving_pair
 
 from dispatch.feed.client import FeedClient, FeedRefused
 from geo import Grid
@@ -28,15 +28,8 @@ QUIET = {"GRIDDISPATCH_FEED_POLL_S": "600", "GRIDDISPATCH_FEED_REVALIDATE_S": "6
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, nanning_grid: Grid) -> Iterator[list[RemoteApi]]:
     tmp = tmp_path_factory.mktemp("sqlite-pair")
-    url = f"sqlite:///{tmp / 'gd.sqlite'}"
-    servers = []
-    try:
-        for _ in range(2):  # one after the other: the first runs the migrations
-            servers.append(AppServer(url, tmp, **QUIET).start())
-        yield [RemoteApi(s.url, nanning_grid) for s in servers]
-    finally:
-        for s in servers:
-            s.stop()
+    with serving_pair(f"sqlite:///{tmp / 'gd.sqlite'}", tmp, nanning_grid, **QUIET) as apis:
+        yield apis
 
 
 async def test_a_report_to_one_process_reaches_the_others_clients(pair: list[RemoteApi]) -> None:

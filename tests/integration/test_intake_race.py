@@ -13,13 +13,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 import psycopg
 import pytest
-from apikit import Api, running_app
+from apikit import Api
 from sqlalchemy import func, select, text
 from sqlmodel import Session
 
@@ -32,15 +31,6 @@ from dispatch.enums import Role
 pytestmark = pytest.mark.postgis
 
 WAIT_S = 20.0
-
-
-@pytest.fixture(scope="module")
-def pg_api(
-    pg_url_factory: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Api]:
-    tmp = tmp_path_factory.mktemp("race")
-    with running_app(pg_url_factory(), photo_dir=tmp / "photos") as api:
-        yield api
 
 
 def worker(api: Api, name: str) -> Principal:
@@ -100,7 +90,8 @@ def test_a_key_committed_by_another_process_mid_batch_is_answered_from_its_recor
     assert not writer.is_alive()
     mine, neighbour = results
     assert (mine.status, mine.body, mine.replayed) == (201, theirs, True)
-    assert neighbour.status == 201 and not neighbour.replayed
+    assert neighbour.status == 201
+    assert not neighbour.replayed
     with Session(state.db.engine) as s:
         reports = s.execute(
             select(Report.client_key, Report.case_id).where(
