@@ -139,7 +139,11 @@ class SqliteBus:
     SQLite counts the commits other connections make to a database (``PRAGMA
     data_version``); a watcher reads that count every ``interval_s`` on a connection of its
     own and wakes the hub when it moved. It reads shared memory, not the disk: a few
-    microseconds. Revocations, which are not commits a hub could read back, are appended as
+    microseconds. What costs is waking the process: 200 times a second took 2.5 % of a core
+    in an idle server (measured), so while nothing changes the period stretches by a
+    quarter at each look, up to ``idle_s``, and drops back at the first change: a quiet
+    city's first event waits at most ``idle_s`` more, a busy one's ``interval_s``.
+    Revocations, which are not commits a hub could read back, are appended as
     lines to ``<database>-bus`` and picked up by the same watcher. Both are hints like any
     bus message: a lost line is made good by the hub's periodic token check.
     """
@@ -148,12 +152,15 @@ class SqliteBus:
     #: the periodic token check for what it missed)
     SIDE_MAX = 2**20
 
-    def __init__(self, db_path: Path, *, interval_s: float = 0.005) -> None:
+    def __init__(self, db_path: Path, *, interval_s: float = 0.005, idle_s: float = 0.05) -> None:
         self.healthy = True
         self.reconnects = 0
         self.db_path = db_path
         self.side = db_path.with_name(db_path.name + "-bus")
         self.interval_s = interval_s
+        self.idle_s = max(idle_s, interval_s)
+        #: the current period (for tests and the curious)
+        self.period_s = interval_s
         self._deliver: Deliver | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -199,13 +206,15 @@ class SqliteBus:
                     now = conn.execute("PRAGMA data_version").fetchone()[0]
                 except sqlite3.Error:
                     now = version  # the file is busy or away: look again at the next tick
+                size = self._side_size()
+                changed = now != version or size != offset
                 if now != version:
                     version = now
                     deliver({"head": None})
-                size = self._side_size()
                 if size != offset:
                     offset = self._read_side(offset, size, deliver)
-                await asyncio.sleep(self.interval_s)  # the watch's period
+                self.period_s = next_period(self.period_s, changed, self.interval_s, self.idle_s)
+                await asyncio.sleep(self.period_s)  # the watch's period
         finally:
             conn.close()
 
@@ -232,6 +241,12 @@ class SqliteBus:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def next_period(period_s: float, changed: bool, fast_s: float, idle_s: float) -> float:
+    """The watch's next period: ``fast_s`` after a change, a quarter longer after a quiet
+    look, never past ``idle_s``."""
+    return fast_s if changed else min(period_s * 1.25, idle_s)
 
 
 def make_bus(

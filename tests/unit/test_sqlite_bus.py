@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dispatch.feed.bus import SqliteBus, make_bus
+from dispatch.feed.bus import SqliteBus, make_bus, next_period
 
 WAIT_S = 10.0
 
@@ -119,3 +119,14 @@ def test_the_bus_is_chosen_by_the_settings(tmp_path: Path) -> None:
     assert type(make_bus(None, "gd", sqlite_path=tmp_path / "x.sqlite")).__name__ == "SqliteBus"
     redis = make_bus("redis://127.0.0.1:1/0", "gd", sqlite_path=tmp_path / "x.sqlite")
     assert type(redis).__name__ == "RedisBus"
+
+
+def test_a_quiet_watch_slows_down_to_its_ceiling_and_a_change_brings_it_back() -> None:
+    period, seen = 0.005, []
+    for _ in range(12):
+        period = next_period(period, False, 0.005, 0.05)
+        seen.append(period)
+    assert seen == sorted(seen)
+    assert seen[0] == 0.005 * 1.25
+    assert seen[-1] == 0.05
+    assert next_period(0.05, True, 0.005, 0.05) == 0.005
