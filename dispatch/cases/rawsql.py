@@ -95,7 +95,7 @@ class Raw:
                 return
             with self.conn.pipeline(), self._cursor() as cur:
                 for sql, values in statements:
-                    cur.execute(numbered(sql), values, prepare=False)
+                    cur.execute(sql, values, prepare=False)
 
     def _chunks(
         self, table: Table, cols: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
@@ -116,10 +116,11 @@ class Raw:
         if sql is None:
             quote = self.dialect.identifier_preparer.quote
             row = self.marks(len(cols))
-            sql = _inserts[key] = (
+            sql = (
                 f"INSERT INTO {quote(table.name)} ({','.join(quote(c) for c in cols)}) VALUES "
                 + ",".join([row] * n)
             )
+            sql = _inserts[key] = sql if self.sqlite else numbered(sql)  # as the driver runs it
         return sql
 
 
