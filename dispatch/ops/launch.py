@@ -78,8 +78,10 @@ class Child:
             proc.wait()
 
 
-#: uvicorn's line once the app's lifespan (migrations, grid, city) is done
-APP_READY_LINE = "Application startup complete"
+#: uvicorn's line once the app's lifespan (migrations, grid, city) is done and its socket
+#: listens ("Application startup complete" comes before the bind: a client quick enough
+#: was refused, as a test on a loaded machine found)
+APP_READY_LINE = "Uvicorn running on"
 
 
 def serve_command(port: int, host: str = "127.0.0.1") -> list[str]:
