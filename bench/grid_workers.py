@@ -6,9 +6,12 @@ once requests queue (exactly when the stack is being saturated) the loader spent
 than an app process on the same two cores (0.5 of a core at 40 reports/s).
 
 A report starts on time whether or not earlier ones have answered (at most
-``max_inflight`` under way; the rest are counted as not started); for ``team_share`` of
-the new tickets the unit's team accepts 1–4 s later, then uploads an after-photo and
-resolves 1–4 s after that.
+``max_inflight`` reports under way; the rest are counted as not started); for
+``team_share`` of the new tickets the unit's team accepts 1–4 s later, then uploads an
+after-photo and resolves 1–4 s after that. Grid workers and teams are different phones:
+they have connection pools of their own, and the teams' moves never count against the
+reports' ``max_inflight`` (until 2026-12-07 they did, so a run whose teams fell behind
+stopped starting reports and reported the server as refusing them).
 """
 
 from __future__ import annotations
@@ -55,34 +58,41 @@ class Answer:
 class Ops:
     latencies: dict[str, list[float]] = field(default_factory=lambda: {op: [] for op in OPS})
     answers: Counter[tuple[str, str]] = field(default_factory=Counter)
-    skipped: int = 0  # reports not started because max_inflight were under way (overload)
+    skipped: int = 0  # reports not started because max_inflight reports were under way
 
 
 class Loader:
     def __init__(
-        self, plan: Plan, http: aiohttp.ClientSession, window: tuple[float, float]
+        self,
+        plan: Plan,
+        workers: aiohttp.ClientSession,
+        teams: aiohttp.ClientSession,
+        window: tuple[float, float],
     ) -> None:
-        self.plan, self.http = plan, http
+        self.plan, self.workers, self.teams = plan, workers, teams
         self.start, self.end = window
         self.rng = random.Random(plan.seed)
         self.ops = Ops()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.reporting: set[asyncio.Task[None]] = set()  # the reports under way
         self.photo = jpeg_bytes()
 
-    def spawn(self, make: Any, *args: Any) -> None:
+    def spawn(self, make: Any, *args: Any) -> asyncio.Task[None] | None:
         """Start ``make(*args)`` as a task, unless the run is over."""
         if time.time() >= self.end:
-            return
+            return None
         task = asyncio.create_task(make(*args))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     async def call(self, op: str, path: str, token: str, **kw: Any) -> Answer | None:
         headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
+        http = self.workers if op == "report" else self.teams
         sent = time.time()
         t0 = time.perf_counter()
         try:
-            async with self.http.post(path, headers=headers, **kw) as r:
+            async with http.post(path, headers=headers, **kw) as r:
                 raw = await r.read()
                 body = orjson.loads(raw) if r.content_type == "application/json" else None
                 answer = Answer(r.status, body)
@@ -145,10 +155,12 @@ class Loader:
             due = int((now - began) * self.plan.rate)
             while n < due:
                 n += 1
-                if len(self.tasks) >= self.plan.max_inflight:
+                if len(self.reporting) >= self.plan.max_inflight:
                     self.ops.skipped += now >= self.start
                     continue
-                self.spawn(self.report)
+                if task := self.spawn(self.report):
+                    self.reporting.add(task)
+                    task.add_done_callback(self.reporting.discard)
             await asyncio.sleep(0.002)  # the open loop's tick
         if self.tasks:  # answers still due for requests sent in the window
             await asyncio.wait(list(self.tasks), timeout=15)
@@ -160,14 +172,17 @@ class Loader:
 def loader_proc(plan: Plan, conn: Any) -> None:
     async def main() -> None:
         # nginx keeps the connections alive; a few hundred are plenty
-        connector = aiohttp.TCPConnector(limit=min(plan.max_inflight, 256))
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(
-            plan.base, connector=connector, timeout=timeout, json_serialize=_json
-        ) as http:
+        def session() -> aiohttp.ClientSession:
+            connector = aiohttp.TCPConnector(limit=min(plan.max_inflight, 256))
+            timeout = aiohttp.ClientTimeout(total=30)
+            return aiohttp.ClientSession(
+                plan.base, connector=connector, timeout=timeout, json_serialize=_json
+            )
+
+        async with session() as workers, session() as teams:
             conn.send("ready")
             window = await asyncio.to_thread(conn.recv)
-            ops = await Loader(plan, http, window).run()
+            ops = await Loader(plan, workers, teams, window).run()
         conn.send(ops)
 
     uvloop.run(main())

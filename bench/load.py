@@ -205,7 +205,7 @@ def report(
     offered = args.rate * d
     print(
         f"reports offered {offered:.0f} ({args.rate:g}/s), not started for overload "
-        f"(--max-inflight {args.max_inflight} under way): {skipped}"
+        f"(--max-inflight {args.max_inflight} reports under way): {skipped}"
     )
     frames = sum(t.events for t in tallies)
     lat = np.concatenate([np.asarray(t.latencies) for t in tallies]) if tallies else []
@@ -268,7 +268,12 @@ def parse() -> argparse.Namespace:
         default=20,
         help="every n-th dashboard decodes its messages (latency, gaps)",
     )
-    ap.add_argument("--max-inflight", type=int, default=512, help="per loader")
+    ap.add_argument(
+        "--max-inflight",
+        type=int,
+        default=512,
+        help="reports under way at once, per loader (team moves not counted)",
+    )
     ap.add_argument("--nginx-workers", default="auto")
     ap.add_argument(
         "--quick", action="store_true", help="a short smoke run: 100 dashboards, 50 reports/s, 5 s"
