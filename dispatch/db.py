@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
@@ -42,6 +42,12 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL, without its query string; None in memory."""
+    path = make_url(url).database
+    return path if path and path != ":memory:" else None
+
+
 def make_engine(
     url: str, *, writer: bool = True, turn_wait_s: float = SQLITE_BUSY_S, **kwargs: Any
 ) -> Engine:
@@ -52,14 +58,14 @@ def make_engine(
     url = normalize_url(url)
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = sqlite_file(url)
+        if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        if writer and path and path != ":memory:":
+        if writer and path:
             WriterTurns(Path(path), turn_wait_s).install(engine)
         else:
             event.listen(engine, "begin", _sqlite_begin_immediate if writer else _sqlite_begin)
@@ -225,8 +231,8 @@ class Database:
         #: the SQLite database's file; None for PostgreSQL and an in-memory database
         self.sqlite_path: Path | None = None
         if self.is_sqlite:
-            path = self.url.split("///", 1)[-1]
-            if path and path != ":memory:" and not path.startswith("file:"):
+            path = sqlite_file(self.url)
+            if path and not path.startswith("file:"):
                 self.sqlite_path = Path(path)
         if self.is_sqlite:
             self.engine = make_engine(self.url)
@@ -254,8 +260,8 @@ class Database:
 def _sqlite_probe(url: str, timeout_s: float) -> Engine | None:
     """A fresh read-only-open connection per check (``mode=rw`` never creates a missing file),
     so a database file that went away is noticed; None for an in-memory database."""
-    path = url.split("///", 1)[-1]
-    if not path or path == ":memory:":
+    path = sqlite_file(url)
+    if not path:
         return None
     return create_engine(
         f"sqlite:///file:{path}?mode=rw&uri=true",

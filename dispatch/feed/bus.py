@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
+import urllib.parse
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -148,8 +151,8 @@ class SqliteBus:
     bus message: a lost line is made good by the hub's periodic token check.
     """
 
-    #: past this size the side file starts again (a reader that had not caught up relies on
-    #: the periodic token check for what it missed)
+    #: past this size a writer starts the side file again, as a new file renamed over the
+    #: old one (a reader that had not caught up relies on the token check for what it missed)
     SIDE_MAX = 2**20
 
     def __init__(self, db_path: Path, *, interval_s: float = 0.005, idle_s: float = 0.05) -> None:
@@ -161,86 +164,146 @@ class SqliteBus:
         self.idle_s = max(idle_s, interval_s)
         #: the current period (for tests and the curious)
         self.period_s = interval_s
+        #: who wrote a side-file line: not the pid, which two containers sharing the file can
+        #: both have (each would take the other's lines for its own)
+        self.sender = uuid.uuid4().hex
         self._deliver: Deliver | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
-        conn = sqlite3.connect(f"file:{self.db_path}?mode=rw", uri=True, isolation_level=None)
+        conn = self.connect()
         # what is there now is the baseline: anything committed or revoked after start counts
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        watch = self._watch(conn, deliver, version, self._side_size())
+        # (a file busy right now has no baseline: its first look counts as a change, a hint)
+        _, version, _ = self._tick(conn, lambda _: None, -1, self._side_mark())
+        watch = self._watch(conn, deliver, version, self._side_mark())
         self._task = asyncio.create_task(watch, name="feed-bus-sqlite")
+
+    def connect(self) -> sqlite3.Connection:
+        """The watch's own connection. Busy timeout 0: a busy file fails at once instead of
+        holding the event loop in SQLite's busy handler (5 s by default); the next tick
+        looks again."""
+        uri = f"file:{urllib.parse.quote(str(self.db_path))}?mode=rw"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=0)
 
     async def publish(self, message: dict[str, Any]) -> None:
         if self._deliver is not None:
             self._deliver(message)
         if "revoke" in message:
-            line = f"revoke {message['revoke']} {os.getpid()}\n".encode()
+            line = f"revoke {message['revoke']} {self.sender}\n".encode()
             try:
                 self._append(line)
             except OSError as exc:
                 log.warning("feed bus: cannot write %s (%s)", self.side, exc)
 
     def _append(self, line: bytes) -> None:
-        fd = os.open(self.side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            if os.fstat(fd).st_size > self.SIDE_MAX:
-                os.ftruncate(fd, 0)
-            os.write(fd, line)  # one small O_APPEND write: never interleaved with another's
-        finally:
-            os.close(fd)
+        """One whole line, appended; writers take turns (``flock``). A full file is replaced
+        by a new one holding just this line: readers see another inode and start at 0, where
+        a file truncated in place and grown back past a reader's offset would be read from
+        the middle of a line."""
+        while True:
+            fd = os.open(self.side, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held = os.fstat(fd)
+                if _inode(self.side) != held.st_ino:
+                    continue  # replaced by another writer while we waited: open the new one
+                if held.st_size <= self.SIDE_MAX:
+                    _write_all(fd, line)
+                    return
+                fresh = self.side.with_name(f"{self.side.name}.{self.sender}")
+                new = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    _write_all(new, line)
+                finally:
+                    os.close(new)
+                os.replace(fresh, self.side)  # under the old file's lock: one writer at a time
+                return
+            finally:
+                os.close(fd)  # and the lock with it
 
-    def _side_size(self) -> int:
+    def _side_mark(self) -> tuple[int, int]:
+        """(inode, size) of the side file; (0, 0) while there is none."""
         try:
-            return os.stat(self.side).st_size
+            st = os.stat(self.side)
         except FileNotFoundError:
-            return 0
+            return (0, 0)
+        return (st.st_ino, st.st_size)
 
     async def _watch(
-        self, conn: sqlite3.Connection, deliver: Deliver, version: int, offset: int
+        self, conn: sqlite3.Connection, deliver: Deliver, version: int, read: tuple[int, int]
     ) -> None:
         try:
             while True:
                 try:
-                    now = conn.execute("PRAGMA data_version").fetchone()[0]
-                except sqlite3.Error:
-                    now = version  # the file is busy or away: look again at the next tick
-                size = self._side_size()
-                changed = now != version or size != offset
-                if now != version:
-                    version = now
-                    deliver({"head": None})
-                if size != offset:
-                    offset = self._read_side(offset, size, deliver)
+                    changed, version, read = self._tick(conn, deliver, version, read)
+                except Exception as exc:  # a watch that died would leave the hub polling
+                    if self.healthy:
+                        log.warning("feed bus: cannot watch %s (%s)", self.db_path, exc)
+                    self.healthy, changed = False, False
+                else:
+                    self.healthy = True
                 self.period_s = next_period(self.period_s, changed, self.interval_s, self.idle_s)
                 await asyncio.sleep(self.period_s)  # the watch's period
         finally:
             conn.close()
 
-    def _read_side(self, offset: int, size: int, deliver: Deliver) -> int:
-        if size < offset:  # started again by a writer
-            offset = 0
+    def _tick(
+        self, conn: sqlite3.Connection, deliver: Deliver, version: int, read: tuple[int, int]
+    ) -> tuple[bool, int, tuple[int, int]]:
+        """One look at the file and the side file: (changed, data version, (inode, offset)
+        read up to in the side file)."""
+        try:
+            now = conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            now = version  # busy: look again at the next tick
+        mark = self._side_mark()
+        changed = now != version or mark != read
+        if now != version:
+            version = now
+            deliver({"head": None})
+        if mark != read:
+            read = self._read_side(read, deliver)
+        return changed, version, read
+
+    def _read_side(self, read: tuple[int, int], deliver: Deliver) -> tuple[int, int]:
+        """Deliver the whole lines past ``read`` of the file there now; where it is read up to."""
         try:
             with open(self.side, "rb") as f:
+                inode = os.fstat(f.fileno()).st_ino
+                offset = read[1] if inode == read[0] else 0  # another file: from its start
                 f.seek(offset)
-                chunk = f.read(size - offset)
+                chunk = f.read()
         except OSError:
-            return offset
+            return read
         whole = chunk[: chunk.rfind(b"\n") + 1]
-        me = str(os.getpid())
         for line in whole.splitlines():
             kind, value, sender = [*line.decode(errors="replace").split(" "), "", ""][:3]
-            if kind == "revoke" and value and sender != me:  # our own were delivered at once
+            if kind == "revoke" and value and sender != self.sender:  # ours went out at once
                 deliver({"revoke": value})
-        return offset + len(whole)
+        return (inode, offset + len(whole))
 
     async def stop(self) -> None:
         self._deliver = None
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # its end; a cancel of the caller still goes up
+            if not self._task.cancelled() and (exc := self._task.exception()) is not None:
+                log.warning("feed bus: the watch had ended: %r", exc)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    if os.write(fd, data) != len(data):  # one small write, whole or not at all in practice
+        raise OSError("short write")
 
 
 def next_period(period_s: float, changed: bool, fast_s: float, idle_s: float) -> float:

@@ -9,6 +9,7 @@ ticket on it. ``case`` and ``ticket`` in a message are the *current* summaries; 
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -134,13 +135,11 @@ def _fetch_pg(raw: Any, after: int, upto: int, limit: int) -> Fetched:
     from psycopg import RawCursor
 
     params = (after, upto, limit)
-    with raw.pipeline():
-        cursors = [RawCursor(raw) for _ in range(3)]
+    with contextlib.ExitStack() as closing, raw.pipeline():
+        cursors = [closing.enter_context(RawCursor(raw)) for _ in range(3)]
         for cur, sql in zip(cursors, (_EVENTS_PG, _CASES_PG, _TICKETS_PG), strict=True):
             cur.execute(sql, params, prepare=True)
         fetched = [cur.fetchall() for cur in cursors]
-    for cur in cursors:
-        cur.close()
     rows = [_utc(dict(zip(_EVENT_FIELDS, r, strict=True))) for r in fetched[0]]
     cases = {r[0]: _utc(dict(zip(CASE_FIELDS, r, strict=True))) for r in fetched[1]}
     tickets: dict[int, list[dict[str, Any]]] = defaultdict(list)
