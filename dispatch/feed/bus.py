@@ -129,9 +129,7 @@ class RedisBus:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await _end(self._task)
         await self._pub.aclose()
         await self._sub.aclose()
 
@@ -288,10 +286,16 @@ class SqliteBus:
     async def stop(self) -> None:
         self._deliver = None
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])  # its end; a cancel of the caller still goes up
-            if not self._task.cancelled() and (exc := self._task.exception()) is not None:
-                log.warning("feed bus: the watch had ended: %r", exc)
+            await _end(self._task)
+
+
+async def _end(task: asyncio.Task[None]) -> None:
+    """Cancel a bus's listening task and wait for its end. Whatever ended it stays its
+    own (logged): a stop never raises the task's error, nor swallows a cancel of its caller."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("feed bus: its task had ended: %r", exc)
 
 
 def _inode(path: Path) -> int | None:
