@@ -40,9 +40,11 @@ from dispatch.config import Settings  # noqa: E402
 from dispatch.enums import Role  # noqa: E402
 from dispatch.state import AppState, build_state  # noqa: E402
 from dispatch.stats import hotspots, service  # noqa: E402
+from dispatch.stats.cube import PERIOD, PLACE  # noqa: E402
+from dispatch.stats.place_rows import fill_places  # noqa: E402
 from dispatch.stats.queries import reading  # noqa: E402
 from dispatch.stats.report import district_report  # noqa: E402
-from dispatch.stats.rollup import PERIOD, PLACE, fill_places, rollup, rollup_day  # noqa: E402
+from dispatch.stats.rollup import rollup, rollup_day  # noqa: E402
 from dispatch.stats.schemas import StatsQuery  # noqa: E402
 
 DB = "griddispatch_bench_stats"

@@ -339,7 +339,8 @@ def stats_rollup(city_dir: Path | None, first: datetime | None, last: datetime |
     from dispatch.dbtypes import utcnow
     from dispatch.migrate import upgrade
     from dispatch.stats.gather import days
-    from dispatch.stats.rollup import StatsContext, fill_places, pending_days, rollup
+    from dispatch.stats.place_rows import fill_places
+    from dispatch.stats.rollup import StatsContext, pending_days, rollup
     from dispatch.tickets.deadlines import WorkingCalendar
     from geo import Grid
 

@@ -28,10 +28,10 @@ from dispatch.cases.models import Case
 from dispatch.feed.log import json_default
 from dispatch.state import AppState
 from dispatch.stats import places
+from dispatch.stats.cube import CELL_KEY, DAY, MONTH, PERIOD, PLACE
 from dispatch.stats.gather import day_bounds, like_prefix
 from dispatch.stats.places import Repeat
 from dispatch.stats.queries import plan, reading
-from dispatch.stats.rollup import CELL_KEY, DAY, MONTH, PERIOD, PLACE
 from dispatch.stats.schemas import StatsQuery
 from dispatch.stats.service import scope_of
 from geo import Grid

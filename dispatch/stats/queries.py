@@ -19,9 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from dispatch.cases.models import Case
-from dispatch.stats.figures import Tally, add_packed, column_names
-from dispatch.stats.gather import like_prefix
-from dispatch.stats.rollup import (
+from dispatch.stats.cube import (
     BY_TYPE,
     BY_UNIT,
     CELL,
@@ -35,6 +33,8 @@ from dispatch.stats.rollup import (
     SUMMARY,
     month_end,
 )
+from dispatch.stats.figures import Tally, add_packed, column_names
+from dispatch.stats.gather import like_prefix
 from dispatch.tickets.models import LIVE_TICKET, Ticket
 
 TICKET = Ticket.__table__  # type: ignore[attr-defined]

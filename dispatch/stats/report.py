@@ -18,11 +18,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from dispatch.auth.principal import Principal
 from dispatch.errors import Unprocessable
 from dispatch.state import AppState
+from dispatch.stats.cube import month_end
 from dispatch.stats.figures import RATES, RELATIVE_ACCURACY, STEPS
 from dispatch.stats.hotspots import Where, busiest_cells, repeats
 from dispatch.stats.places import Repeat
 from dispatch.stats.queries import reading
-from dispatch.stats.rollup import month_end
 from dispatch.stats.schemas import StatsQuery
 from dispatch.stats.service import (
     area_name,

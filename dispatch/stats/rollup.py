@@ -16,7 +16,6 @@ cube; SQLite serialises writers anyway.
 from __future__ import annotations
 
 import asyncio
-import calendar
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,19 +23,37 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from dispatch.cases.models import Case
 from dispatch.db import transaction
 from dispatch.dbtypes import utcnow
 from dispatch.feed.models import Event
+from dispatch.stats.cube import (
+    BY_TYPE,
+    BY_UNIT,
+    CELL,
+    CITY,
+    CITY_TYPE,
+    CUBE,
+    DAY,
+    DUE,
+    LEVELS,
+    MONTH,
+    PERIOD,
+    SUMMARY,
+    every_day,
+    insert_rows,
+    lock_cube,
+    month_end,
+    month_start,
+    upsert_rows,
+)
 from dispatch.stats.figures import Tally, add_packed, check_weights, column_names
 from dispatch.stats.gather import CaseArea, Computed, day_bounds, days, facts, local_day
 from dispatch.stats.history import Fact, Rules
-from dispatch.stats.models import StatsCaseDue, StatsCellKey, StatsCube, StatsPeriod, StatsPlace
-from dispatch.stats.places import merged, pack, unpack
+from dispatch.stats.place_rows import fill_places, write_day_places, write_month_places
 from dispatch.waits import event_set
 
 if TYPE_CHECKING:
@@ -47,27 +64,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LEVELS = ("district", "street", "community")
-#: cube rows per cell too: a community's cells for a year read twelve months of rows
-#: instead of replaying thousands of cases (the cube about doubles for it)
-CELL = "cell"
-#: district rows with event types, units or both summed: the city's league table, its
-#: event types, its trend and its districts read a few hundred rows a month, not thousands
-BY_UNIT, BY_TYPE, SUMMARY = "district-unit", "district-type", "summary"
-#: city-wide rows (area ""), per event type and unit and per event type: the city's figures
-#: for an event class (its league table, its trend) read one row where the district rows
-#: hold one per district, and merge one histogram instead of one per district
-CITY, CITY_TYPE = "city", "city-type"
-DAY, MONTH = "day", "month"
-_LOCK_KEY = 0x6764_7374  # "gdst": one writer of the cube at a time (PostgreSQL)
-_BATCH = 5000
-
 K = TypeVar("K")
-CUBE = StatsCube.__table__  # type: ignore[attr-defined]
-DUE = StatsCaseDue.__table__  # type: ignore[attr-defined]
-PERIOD = StatsPeriod.__table__  # type: ignore[attr-defined]
-PLACE = StatsPlace.__table__  # type: ignore[attr-defined]
-CELL_KEY = StatsCellKey.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +97,6 @@ class StatsContext:
         return cls(rules, calendar.tz, lengths, grace)
 
 
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def month_end(day: date) -> date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
-
-
 def cube_row(
     level: str, span: str, start: date, key: tuple[str, str, str], t: Tally
 ) -> dict[str, Any]:
@@ -123,35 +112,6 @@ def cube_row(
         **t.columns(),
         "hist": t.packed_hists(),
     }
-
-
-def _lock(s: Session, wait: bool) -> bool:
-    """Take the cube's writer lock for the transaction; False if busy and not ``wait``."""
-    if s.get_bind().dialect.name != "postgresql":
-        return True
-    if wait:
-        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        return True
-    return bool(s.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY}).scalar())
-
-
-def _insert(s: Session, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    for i in range(0, len(rows), _BATCH):
-        s.execute(insert(table), rows[i : i + _BATCH])
-
-
-def _upsert(s: Session, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-    """INSERT … ON CONFLICT DO UPDATE on both backends."""
-    if not rows:
-        return
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    pg = s.get_bind().dialect.name == "postgresql"
-    for i in range(0, len(rows), _BATCH):
-        stmt: Any = postgresql.insert(table) if pg else sqlite.insert(table)
-        update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=update)
-        s.execute(stmt, rows[i : i + _BATCH])
 
 
 def _base_key(a: CaseArea, f: Fact) -> tuple[str, str, str, str, str]:
@@ -197,120 +157,6 @@ def day_rows(computed: Computed, day: date) -> list[dict[str, Any]]:
     return rows
 
 
-# ---------------------------------------------------------------- place rows
-
-
-def cell_numbers(s: Session, streets: Mapping[str, str]) -> dict[str, int]:
-    """The numbers of these cell codes (code → street), new ones numbered after the last.
-    Called under the cube's writer lock, so two processes never number one code twice."""
-    known: dict[str, int] = {}
-    codes = sorted(streets)
-    for i in range(0, len(codes), 1000):
-        batch = codes[i : i + 1000]
-        found = s.execute(select(CELL_KEY.c.code, CELL_KEY.c.id).where(CELL_KEY.c.code.in_(batch)))
-        known.update({code: int(n) for code, n in found})
-    new = [c for c in codes if c not in known]
-    if new:
-        top = s.execute(select(func.coalesce(func.max(CELL_KEY.c.id), -1))).scalar_one()
-        keys = [{"id": top + 1 + i, "code": c, "street": streets[c]} for i, c in enumerate(new)]
-        _insert(s, CELL_KEY, keys)
-        known.update({k["code"]: k["id"] for k in keys})
-    return known
-
-
-def write_day_places(s: Session, day: date, start: datetime, end: datetime) -> int:
-    """Write one day's place rows from the cases reported in it (``cases.created_at``, the
-    time of their ``case.reported``); how many."""
-    c = Case.__table__.c  # type: ignore[attr-defined]
-    found = s.execute(
-        select(c.event_type, c.cell, c.street, func.count(), func.min(c.created_at),
-               func.max(c.created_at))
-        .where(c.created_at >= start, c.created_at < end)
-        .group_by(c.event_type, c.cell, c.street)
-    ).all()  # fmt: skip
-    numbers = cell_numbers(s, {cell: street for _, cell, street, *_ in found})
-    by_type: dict[str, list[tuple[int, int, datetime, datetime]]] = {}
-    for et, cell, _, n, first, last in found:
-        by_type.setdefault(et, []).append((numbers[cell], int(n), first, last))
-    s.execute(delete(PLACE).where(PLACE.c.span == DAY, PLACE.c.period_start == day))
-    rows = [
-        {"span": DAY, "period_start": day, "event_type": et, "cells": pack(records)}
-        for et, records in sorted(by_type.items())
-    ]
-    _insert(s, PLACE, rows)
-    return len(rows)
-
-
-def _every_day(s: Session, flag: Any, first: date, last: date) -> bool:
-    """Whether every day from ``first`` to ``last`` has a period row with ``flag`` set."""
-    n = s.execute(
-        select(func.count()).where(
-            PERIOD.c.span == DAY, flag.is_(True), PERIOD.c.period_start.between(first, last)
-        )
-    ).scalar_one()
-    return bool(n >= (last - first).days + 1)
-
-
-def write_month_places(s: Session, first: date, last: date) -> bool:
-    """Write a month's place rows as the merge of its days' if every day has them; whether
-    it did (else the month's readers use the day rows)."""
-    s.execute(delete(PLACE).where(PLACE.c.span == MONTH, PLACE.c.period_start == first))
-    if not _every_day(s, PERIOD.c.places, first, last):
-        return False
-    parts: dict[str, list[Any]] = {}
-    rows = s.execute(
-        select(PLACE.c.event_type, PLACE.c.cells).where(
-            PLACE.c.span == DAY, PLACE.c.period_start.between(first, last)
-        )
-    )
-    for et, blob in rows:
-        parts.setdefault(et, []).append(unpack(bytes(blob)))
-    out = [
-        {"span": MONTH, "period_start": first, "event_type": et, "cells": merged(p).tobytes()}
-        for et, p in sorted(parts.items())
-    ]
-    _insert(s, PLACE, out)
-    return True
-
-
-def fill_places(engine: Engine, ctx: StatsContext, max_days: int = 31, wait: bool = False) -> int:
-    """Write the place rows of up to ``max_days`` stored days that have none (rolled up
-    before migration 0011), oldest first, then of their months; how many days (it stops
-    when another process holds the cube and ``wait`` is false)."""
-    with Session(engine) as s:
-        todo = [
-            d if isinstance(d, date) else date.fromisoformat(d)
-            for d in s.execute(
-                select(PERIOD.c.period_start)
-                .where(PERIOD.c.span == DAY, PERIOD.c.places.is_(False))
-                .order_by(PERIOD.c.period_start)
-                .limit(max_days)
-            ).scalars()
-        ]
-    months: set[date] = set()
-    for d in todo:
-        start, end = day_bounds(d, ctx.tz)
-        with transaction(engine) as s:
-            if not _lock(s, wait):
-                return 0
-            write_day_places(s, d, start, end)
-            s.execute(
-                PERIOD.update()
-                .where(PERIOD.c.span == DAY, PERIOD.c.period_start == d)
-                .values(places=True)
-            )
-        months.add(month_start(d))
-    for m in sorted(months):
-        with transaction(engine) as s:
-            if not _lock(s, wait):
-                break
-            month_row = PERIOD.c.span == MONTH, PERIOD.c.period_start == m
-            if s.execute(select(func.count()).where(*month_row)).scalar_one():
-                done = write_month_places(s, m, month_end(m))
-                s.execute(PERIOD.update().where(*month_row).values(places=done))
-    return len(todo)
-
-
 def rollup_day(
     engine: Engine, ctx: StatsContext, day: date, now: datetime, wait: bool = False
 ) -> bool | None:
@@ -322,22 +168,22 @@ def rollup_day(
     start, end = day_bounds(day, ctx.tz)
     sealed = now >= end + ctx.seal_grace
     with transaction(engine) as s:
-        if not _lock(s, wait):
+        if not lock_cube(s, wait):
             return None
         computed = facts(s, ctx.rules, start, end, now)
         s.execute(delete(CUBE).where(CUBE.c.span == DAY, CUBE.c.period_start == day))
-        _insert(s, CUBE, day_rows(computed, day))
+        insert_rows(s, CUBE, day_rows(computed, day))
         dues = [  # the cases registered this day; older ones are stored already
             {"case_id": cid, "close_due": r.close_due}
             for cid, r in computed.results.items()
             if r.close_due is not None and r.close_due_set and start <= r.close_due_set < end
         ]
-        _upsert(s, DUE, dues, ["case_id"])
+        upsert_rows(s, DUE, dues, ["case_id"])
         write_day_places(s, day, start, end)
         period = {
             "span": DAY, "period_start": day, "computed_at": now, "sealed": sealed, "places": True
         }  # fmt: skip
-        _upsert(s, PERIOD, [period], ["span", "period_start"])
+        upsert_rows(s, PERIOD, [period], ["span", "period_start"])
     return sealed
 
 
@@ -381,7 +227,7 @@ def add_city_rows(s: Session, span: str, start: date) -> int:
             CUBE.c.level.in_((CITY, CITY_TYPE)), CUBE.c.span == span, CUBE.c.period_start == start
         )
     )
-    _insert(s, CUBE, rows)
+    insert_rows(s, CUBE, rows)
     return len(rows)
 
 
@@ -389,9 +235,9 @@ def build_month(engine: Engine, month: date, now: datetime, wait: bool = False) 
     """Write a month's rows as the sum of its days, if every day is sealed; True if written."""
     first, last = month_start(month), month_end(month)
     with transaction(engine) as s:
-        if not _lock(s, wait):
+        if not lock_cube(s, wait):
             return False
-        if not _every_day(s, PERIOD.c.sealed, first, last):
+        if not every_day(s, PERIOD.c.sealed, first, last):
             return False
         sums = _stored_sums(
             s,
@@ -399,13 +245,13 @@ def build_month(engine: Engine, month: date, now: datetime, wait: bool = False) 
             lambda r: (r["level"], (r["area"], r["event_type"], r["unit_id"])),
         )
         s.execute(delete(CUBE).where(CUBE.c.span == MONTH, CUBE.c.period_start == first))
-        _insert(s, CUBE, [cube_row(lv, MONTH, first, k, t) for (lv, k), t in sums.items()])
+        insert_rows(s, CUBE, [cube_row(lv, MONTH, first, k, t) for (lv, k), t in sums.items()])
         places = write_month_places(s, first, last)
         period = {
             "span": MONTH, "period_start": first, "computed_at": now, "sealed": True,
             "places": places,
         }  # fmt: skip
-        _upsert(s, PERIOD, [period], ["span", "period_start"])
+        upsert_rows(s, PERIOD, [period], ["span", "period_start"])
     return True
 
 

@@ -20,9 +20,10 @@ from dispatch.dbtypes import utcnow
 from dispatch.enums import Role
 from dispatch.errors import Forbidden, Unprocessable
 from dispatch.state import AppState
+from dispatch.stats.cube import DAY, PERIOD
 from dispatch.stats.figures import Tally, rates, score, step_figures, total
 from dispatch.stats.queries import Scope, overdue_now, reading, tallies
-from dispatch.stats.rollup import DAY, PERIOD, StatsContext
+from dispatch.stats.rollup import StatsContext
 from dispatch.stats.schemas import FigureRow, FigureTable, StatsQuery, StepOut, View, labels
 
 NO_UNIT = ("（未派遣）", "(not dispatched)")

@@ -363,8 +363,9 @@ def test_the_place_rows_answer_as_the_cases_do(app: Api, history: History) -> No
     from sqlalchemy import delete, update
 
     from dispatch.stats import hotspots as h
+    from dispatch.stats.cube import PERIOD, PLACE
+    from dispatch.stats.place_rows import fill_places
     from dispatch.stats.queries import plan, reading
-    from dispatch.stats.rollup import PERIOD, PLACE, fill_places
 
     st = app.state
     tz, oct1, oct31 = st.stats.tz, OCTOBER[0], OCTOBER[-1]
@@ -465,8 +466,8 @@ def test_the_city_rows_answer_as_the_district_rows_do(app: Api, history: History
     from sqlalchemy import select
 
     from dispatch.migrate import alembic_config, upgrade
+    from dispatch.stats.cube import CITY, CITY_TYPE, CUBE
     from dispatch.stats.queries import Scope, _cube, _summed, plan, reading
-    from dispatch.stats.rollup import CITY, CITY_TYPE, CUBE
 
     st = app.state
     classes = {c: {k for k, et in st.city.event_types.items() if et.class_code == c}

@@ -324,9 +324,10 @@ def _unpacked(row: dict[str, Any]) -> Tally:
 def test_a_days_city_rows_are_the_sum_of_its_district_rows() -> None:
     """Cases in two districts: the city rows (per type and unit, per type) hold what the
     district rows hold, summed over the districts, and what the facts hold."""
+    from dispatch.stats.cube import BY_TYPE, CITY, CITY_TYPE
     from dispatch.stats.gather import CaseArea, Computed
     from dispatch.stats.history import CaseResult, Fact
-    from dispatch.stats.rollup import BY_TYPE, CITY, CITY_TYPE, day_rows
+    from dispatch.stats.rollup import day_rows
 
     at = datetime(2026, 10, 13, 2, tzinfo=UTC)
     where = {

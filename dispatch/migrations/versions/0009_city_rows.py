@@ -27,7 +27,8 @@ from alembic import op
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.stats.rollup import CUBE, add_city_rows
+from dispatch.stats.cube import CUBE
+from dispatch.stats.rollup import add_city_rows
 
 # revision identifiers, used by Alembic.
 revision: str = "0009"
