@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from dispatch.cases.answers import answer_json
@@ -87,9 +87,6 @@ _KNOWN_SQL = (
     "UNION ALL SELECT reporter_id, client_key FROM report "
     "WHERE reporter_id IN {users} AND client_key IN {keys}"
 )
-_KNOWN = text(_KNOWN_SQL.format(users=":users", keys=":keys")).bindparams(
-    bindparam("users", expanding=True), bindparam("keys", expanding=True)
-)
 
 
 def _known_keys(s: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
@@ -98,12 +95,8 @@ def _known_keys(s: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
         return set()
     users, names = sorted({u for u, _ in keys}), sorted({k for _, k in keys})
     raw = driver(s)
-    if raw is not None:
-        sql = _KNOWN_SQL.format(users=raw.marks(len(users)), keys=raw.marks(len(names)))
-        rows = raw.rows(sql, [*users, *names, *users, *names])
-    else:
-        found = s.connection().execute(_KNOWN, {"users": users, "keys": names}).all()
-        rows = [tuple(r) for r in found]
+    sql = _KNOWN_SQL.format(users=raw.marks(len(users)), keys=raw.marks(len(names)))
+    rows = raw.rows(sql, [*users, *names, *users, *names])
     return {(int(u), str(k)) for u, k in rows} & keys
 
 
@@ -133,9 +126,6 @@ def _check_photos(s: Session, items: list[Prepared]) -> dict[int, DomainError]:
     return errors
 
 
-_NEXT_IDS_PG = text(
-    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
-)
 #: every table's new ids in one round trip
 _NEXT_IDS_PG_ALL = (
     "SELECT {}".format(", ".join(
@@ -152,19 +142,12 @@ _MAX_IDS_SQLITE = (
 def _ids(s: Session, counts: dict[str, int]) -> dict[str, list[int]]:
     """New primary keys per table: sequences on PostgreSQL; on SQLite the writer holds the
     write lock (BEGIN IMMEDIATE), so the next ids after the current maxima are ours."""
-    conn = s.connection()
     raw = driver(s)
-    if raw is not None and not raw.sqlite:
+    if not raw.sqlite:
         n = [counts.get(t, 0) for t in ("cases", "report", "ticket")]
         arrays = raw.rows(_NEXT_IDS_PG_ALL, n)[0]
         got = dict(zip(("cases", "report", "ticket"), arrays, strict=True))
         return {t: [int(v) for v in got[t]] for t in counts}
-    if conn.dialect.name == "postgresql":
-        return {
-            t: [int(v) for v in conn.execute(_NEXT_IDS_PG, {"table": t, "n": n}).scalars()]
-            for t, n in counts.items()
-        }
-    assert raw is not None
     found = raw.rows(_MAX_IDS_SQLITE, [])[0]
     maxima = dict(zip(("cases", "report", "ticket"), found, strict=True))
     return {t: list(range(int(maxima[t]) + 1, int(maxima[t]) + 1 + n)) for t, n in counts.items()}
@@ -236,13 +219,7 @@ def _write_rows(s: Session, **rows: list[dict[str, Any]]) -> None:
         mark(s)
     tables = {"cases": Case, "reports": Report, "tickets": Ticket, "events": Event,
               "records": IdempotencyRecord}  # fmt: skip
-    raw = driver(s)
-    if raw is not None:
-        raw.insert((table_of(model), rows.get(name, [])) for name, model in tables.items())
-    else:
-        for name, model in tables.items():
-            if rows.get(name):
-                conn.execute(insert(table_of(model)), rows[name])
+    driver(s).insert((table_of(model), rows.get(name, [])) for name, model in tables.items())
     if rows.get("photo_links"):
         photo = table_of(Photo)
         conn.execute(

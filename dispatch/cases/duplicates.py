@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from dispatch.cases.rawsql import driver
@@ -33,15 +32,6 @@ _OPEN_IN_CELLS = (
     "AND status IN ('reported', 'dispatched')"
 )
 _SQLITE_HINT = "INDEXED BY ix_cases_cell_type_time "
-_NAMED = {"cells": ":cells", "types": ":types", "since": ":since"}
-_BY_DIALECT = {
-    name: text(_OPEN_IN_CELLS.format(hint=hint, **_NAMED)).bindparams(
-        bindparam("cells", expanding=True),
-        bindparam("types", expanding=True),
-        bindparam("since", type_=UTCDateTime()),
-    )
-    for name, hint in (("sqlite", _SQLITE_HINT), ("postgresql", ""))
-}
 
 
 def cells_near(state: AppState, loc: Location) -> frozenset[str]:
@@ -65,19 +55,14 @@ def duplicate_candidates(state: AppState, s: Session, batch: Sequence[Prepared])
     cells = sorted(set().union(*near_cells))
     types = sorted({p.event.code for p in batch})
     raw = driver(s)
-    if raw is not None:
-        sql = _OPEN_IN_CELLS.format(
-            hint=_SQLITE_HINT if raw.sqlite else "",
-            cells=raw.marks(len(cells)),
-            types=raw.marks(len(types)),
-            since=raw.mark,
-        )
-        at = _since_sqlite(raw.dialect)(since) if raw.sqlite else since
-        found = raw.rows(sql, [*cells, *types, at])
-    else:
-        conn = s.connection()
-        params = {"cells": cells, "types": types, "since": since}
-        found = [tuple(r) for r in conn.execute(_BY_DIALECT[conn.dialect.name], params)]
+    sql = _OPEN_IN_CELLS.format(
+        hint=_SQLITE_HINT if raw.sqlite else "",
+        cells=raw.marks(len(cells)),
+        types=raw.marks(len(types)),
+        since=raw.mark,
+    )
+    at = _since_sqlite(raw.dialect)(since) if raw.sqlite else since
+    found = raw.rows(sql, [*cells, *types, at])
     rows = [(cid, et, cell, lon, lat, _aware(at)) for cid, et, cell, lon, lat, at in found]
     out = []
     window = timedelta(hours=state.settings.duplicate_window_hours)

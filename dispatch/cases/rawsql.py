@@ -134,18 +134,18 @@ def numbered(sql: str) -> str:
     return "".join(out)
 
 
-def driver(s: Session) -> Raw | None:
-    """The session's connection as its driver sees it; None on a database other than
-    SQLite and PostgreSQL through psycopg."""
+def driver(s: Session) -> Raw:
+    """The session's connection as its driver sees it: sqlite3, or psycopg 3 (what
+    ``db.normalize_url`` makes of every PostgreSQL URL)."""
     conn = s.connection()
-    name = conn.dialect.name
+    name, dbapi = conn.dialect.name, conn.connection.dbapi_connection
     if name == "sqlite":
-        raw = conn.connection.dbapi_connection
-        assert isinstance(raw, sqlite3.Connection)
-        return Raw(raw, conn.dialect)
-    if name == "postgresql" and conn.dialect.driver == "psycopg":
-        return Raw(conn.connection.dbapi_connection, conn.dialect)
-    return None
+        assert isinstance(dbapi, sqlite3.Connection)
+    elif (name, conn.dialect.driver) != ("postgresql", "psycopg"):
+        raise ValueError(
+            f"the intake writes through sqlite3 or psycopg, not {name}+{conn.dialect.driver}"
+        )
+    return Raw(dbapi, conn.dialect)
 
 
 def _bind_processors(dialect: Dialect, table: Table, cols: tuple[str, ...]) -> list[Any]:
