@@ -234,7 +234,6 @@ class Database:
             path = sqlite_file(self.url)
             if path and not path.startswith("file:"):
                 self.sqlite_path = Path(path)
-        if self.is_sqlite:
             self.engine = make_engine(self.url)
             self.read_engine = make_engine(self.url, writer=False)
             self.probe_engine = _sqlite_probe(self.url, probe_timeout_s) or self.read_engine

@@ -27,7 +27,7 @@ def test_every_setting_is_in_the_operations_guide() -> None:
     assert not missing, f"not in docs/operations.md: {missing}"
 
 
-def test_a_setting_named_in_the_guide_is_found_by_its_variable() -> None:
-    # the aliases the guide uses for the two variables most deployments set
+def test_settings_are_looked_up_by_their_environment_names() -> None:
+    # what the guide is searched for: an alias where the setting has one, else the prefix
     assert environment_names("database_url")[0] == "DATABASE_URL"
     assert environment_names("feed_backlog_max") == ["GRIDDISPATCH_FEED_BACKLOG_MAX"]
