@@ -21,7 +21,7 @@ from dispatch.cases.answers import answer_json
 from dispatch.cases.duplicates import distance_m, duplicate_candidates
 from dispatch.cases.intake import Outcome, Prepared, case_number
 from dispatch.cases.models import Case, IdempotencyRecord, Report
-from dispatch.cases.rawsql import driver
+from dispatch.cases.rawsql import Raw, driver
 from dispatch.dbtypes import table_of
 from dispatch.enums import CaseStatus, PhotoKind, TicketRole, TicketStatus
 from dispatch.errors import DomainError, Unprocessable
@@ -89,13 +89,19 @@ _KNOWN_SQL = (
 )
 
 
+def known_keys_sql(raw: Raw, users: int, keys: int) -> str:
+    """The known-keys lookup for ``users`` reporters and ``keys`` keys, as the driver runs it
+    (its plan is checked in tests/integration/test_query_plans.py)."""
+    return _KNOWN_SQL.format(users=raw.marks(users), keys=raw.marks(keys))
+
+
 def _known_keys(s: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
     """Keys already answered (or reported): two index lookups in one statement."""
     if not keys:
         return set()
     users, names = sorted({u for u, _ in keys}), sorted({k for _, k in keys})
     raw = driver(s)
-    sql = _KNOWN_SQL.format(users=raw.marks(len(users)), keys=raw.marks(len(names)))
+    sql = known_keys_sql(raw, len(users), len(names))
     rows = raw.rows(sql, [*users, *names, *users, *names])
     return {(int(u), str(k)) for u, k in rows} & keys
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
-from dispatch.cases.rawsql import driver
+from dispatch.cases.rawsql import Raw, driver
 from dispatch.dbtypes import UTCDateTime
 from dispatch.state import AppState
 from geo import Location
@@ -32,6 +32,17 @@ _OPEN_IN_CELLS = (
     "AND status IN ('reported', 'dispatched')"
 )
 _SQLITE_HINT = "INDEXED BY ix_cases_cell_type_time "
+
+
+def open_cases_sql(raw: Raw, cells: int, types: int) -> str:
+    """The open cases of ``types`` event types in ``cells`` cells since a time, as the driver
+    runs it (its plan is checked in tests/integration/test_query_plans.py)."""
+    return _OPEN_IN_CELLS.format(
+        hint=_SQLITE_HINT if raw.sqlite else "",
+        cells=raw.marks(cells),
+        types=raw.marks(types),
+        since=raw.mark,
+    )
 
 
 def cells_near(state: AppState, loc: Location) -> frozenset[str]:
@@ -55,12 +66,7 @@ def duplicate_candidates(state: AppState, s: Session, batch: Sequence[Prepared])
     cells = sorted(set().union(*near_cells))
     types = sorted({p.event.code for p in batch})
     raw = driver(s)
-    sql = _OPEN_IN_CELLS.format(
-        hint=_SQLITE_HINT if raw.sqlite else "",
-        cells=raw.marks(len(cells)),
-        types=raw.marks(len(types)),
-        since=raw.mark,
-    )
+    sql = open_cases_sql(raw, len(cells), len(types))
     at = _since_sqlite(raw.dialect)(since) if raw.sqlite else since
     found = raw.rows(sql, [*cells, *types, at])
     rows = [(cid, et, cell, lon, lat, _aware(at)) for cid, et, cell, lon, lat, at in found]

@@ -11,37 +11,32 @@ later in production.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy import create_engine
 
-from dispatch.cases.bulk import _KNOWN
-from dispatch.cases.duplicates import _BY_DIALECT
+from dispatch.cases.bulk import known_keys_sql
+from dispatch.cases.duplicates import open_cases_sql
+from dispatch.cases.rawsql import Raw
 from dispatch.migrate import upgrade
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'gd.sqlite'}"
-    upgrade(url)
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Raw]:
+    """A migrated database's sqlite3 connection, as the intake writer holds it."""
+    path = tmp_path_factory.mktemp("plans") / "gd.sqlite"
+    upgrade(f"sqlite:///{path}")
+    conn = sqlite3.connect(path)
+    yield Raw(conn, create_engine("sqlite://").dialect)
+    conn.close()
 
 
-def plan(engine: Engine, statement: TextClause, **values: Any) -> list[str]:
-    """The plan's steps, for the statement as the app sends it (IN lists expanded)."""
-    compiled = statement.bindparams(**values).compile(
-        engine, compile_kwargs={"render_postcompile": True}
-    )
-    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-    with engine.connect() as c:
-        rows = c.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
-        return [str(row[-1]) for row in rows]
+def plan(raw: Raw, sql: str, params: list[Any]) -> list[str]:
+    """The plan's steps, for the statement exactly as the intake writer sends it."""
+    return [str(row[-1]) for row in raw.rows(f"EXPLAIN QUERY PLAN {sql}", params)]
 
 
 #: as many as a busy batch has (intake_batch_max 64: keys of five workers; 50 m around
@@ -52,8 +47,9 @@ CELLS = [f"450103001001{n:03d}" for n in range(300)]
 TYPES = ["06014", "09009", "09001", "06010", "06011", "07001", "06001", "08011"]
 
 
-def test_the_known_key_lookup_searches_both_unique_indexes(engine: Engine) -> None:
-    steps = plan(engine, _KNOWN, users=USERS, keys=KEYS)
+def test_the_known_key_lookup_searches_both_unique_indexes(raw: Raw) -> None:
+    sql = known_keys_sql(raw, len(USERS), len(KEYS))
+    steps = plan(raw, sql, [*USERS, *KEYS, *USERS, *KEYS])
     searches = [s for s in steps if s.startswith(("SEARCH", "SCAN"))]
     assert searches == [
         "SEARCH idempotency_record USING COVERING INDEX "
@@ -63,9 +59,9 @@ def test_the_known_key_lookup_searches_both_unique_indexes(engine: Engine) -> No
     ]
 
 
-def test_the_duplicate_lookup_searches_by_cell_type_and_time(engine: Engine) -> None:
-    since = datetime(2026, 12, 1, tzinfo=UTC)
-    steps = plan(engine, _BY_DIALECT["sqlite"], cells=CELLS, types=TYPES, since=since)
+def test_the_duplicate_lookup_searches_by_cell_type_and_time(raw: Raw) -> None:
+    sql = open_cases_sql(raw, len(CELLS), len(TYPES))
+    steps = plan(raw, sql, [*CELLS, *TYPES, "2026-12-01 00:00:00.000000"])
     searches = [s for s in steps if s.startswith(("SEARCH", "SCAN"))]
     assert searches == [
         "SEARCH cases USING INDEX ix_cases_cell_type_time "
